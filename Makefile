@@ -1,0 +1,40 @@
+# The two commands: `make run` starts the service, `make test` installs everything and tests it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install tools lint pytest bench bench-quick clean
+
+run: install
+	@bash scripts/run.sh
+
+test: install tools lint pytest
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+tools:
+	bash scripts/install-promtool.sh
+	if [ -f scripts/install-tools.sh ]; then bash scripts/install-tools.sh; fi
+
+lint: install
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+bench:
+	bash scripts/bench.sh
+
+bench-quick:
+	bash scripts/bench.sh --quick
+
+clean:
+	rm -rf $(VENV) .venv-tools .venv-checkov .venv-bench .tools .pytest_cache .mypy_cache .ruff_cache

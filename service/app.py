@@ -1,0 +1,48 @@
+"""The application factory: wires settings, telemetry, middleware, errors and routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from . import __version__, errors
+from .config import Settings
+from .metrics import Metrics
+from .middleware import BodyLimit, Instrumentation
+from .routes import api, probes
+from .runtime import Runtime
+from .telemetry import Tracing
+from .webhook import WebhookClient
+
+DESCRIPTION = """
+Schedule a JSON POST to any URL for a given time. Messages live in Redis, survive
+restarts, and are delivered at least once, on time, by whichever replica claims them.
+
+Every endpoint except `/health`, `/livez` and `/metrics` needs
+`Authorization: Bearer <API_TOKEN>`. Errors share one shape:
+`{"detail": "what is wrong", "code": "...", "errors": [{"field", "message"}]}`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    tracing: Tracing | None = None,
+    webhook_client: WebhookClient | None = None,
+) -> FastAPI:
+    """Build the app; nothing connects until the lifespan starts."""
+    metrics = Metrics()
+    tracing = tracing or Tracing(settings)
+    runtime = Runtime(settings, metrics=metrics, tracing=tracing, webhook_client=webhook_client)
+    app = FastAPI(
+        title="Scheduler API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=runtime.lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(api)
+    app.include_router(probes)
+    app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
+    app.add_middleware(Instrumentation, metrics=metrics, tracing=tracing)
+    return app

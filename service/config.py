@@ -1,0 +1,157 @@
+"""Settings: the one place configuration is read, from the environment and `.env`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .signing import decode_secret
+
+# Values people paste from examples; starting with one of them would leave the API open.
+_PLACEHOLDER_TOKENS = frozenset({"your-secret-token-here", "changeme", "change-me", "secret"})
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+class WebhookTransport(StrEnum):
+    AIOHTTP = "aiohttp"
+    HTTPX = "httpx"
+    HTTPX_AIOHTTP = "httpx-aiohttp"
+
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; built once at start-up and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    api_token: SecretStr = Field(description="Bearer token every protected endpoint requires.")
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    redis_url: SecretStr | None = Field(
+        default=None, description="redis:// or rediss:// URL; wins over REDIS_HOST/PORT."
+    )
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    redis_db: int = Field(default=0, ge=0)
+    redis_key_prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    redis_timeout_seconds: Seconds = 2.0
+    data_dir: Path = Path("data")
+
+    delivery_timeout_seconds: Seconds = 10.0
+    delivery_concurrency: int = Field(default=64, ge=1, le=10_000)
+    delivery_max_attempts: int = Field(default=10, ge=1, le=100)
+    delivery_backoff_base_seconds: Seconds = 1.0
+    delivery_backoff_max_seconds: Seconds = 600.0
+    claim_timeout_seconds: Seconds = 60.0
+    max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    webhook_signing_secret: SecretStr | None = None
+    webhook_transport: WebhookTransport = WebhookTransport.AIOHTTP
+
+    leader_lease_seconds: Seconds = 10.0
+    shutdown_grace_seconds: Seconds = 20.0
+    dead_letter_retention_seconds: Seconds = 7 * 24 * 3600.0
+
+    metrics_token: SecretStr | None = None
+    # Tracing is off unless the standard OpenTelemetry variables configure an exporter.
+    otel_traces_exporter: str | None = None
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_protocol: str = Field(
+        default="http/protobuf", pattern=r"^(grpc|http/protobuf)$"
+    )
+    otel_service_name: str = "scheduler-api"
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_is_real(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if len(token) < 8 or token.lower() in _PLACEHOLDER_TOKENS:
+            raise ValueError(
+                "API_TOKEN must be a real secret of at least 8 characters, not a placeholder"
+            )
+        return value
+
+    @field_validator(
+        "redis_url",
+        "redis_host",
+        "redis_password",
+        "webhook_signing_secret",
+        "metrics_token",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # .env files say `REDIS_PASSWORD=` (empty) to mean "none", as the original did.
+        return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("webhook_signing_secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_secret(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _claims_outlive_deliveries(self) -> Self:
+        if self.claim_timeout_seconds <= self.delivery_timeout_seconds:
+            raise ValueError(
+                "CLAIM_TIMEOUT_SECONDS must be greater than DELIVERY_TIMEOUT_SECONDS, "
+                "or a slow delivery would be handed to a second replica while it runs"
+            )
+        if self.delivery_backoff_max_seconds < self.delivery_backoff_base_seconds:
+            raise ValueError(
+                "DELIVERY_BACKOFF_MAX_SECONDS must not be below DELIVERY_BACKOFF_BASE_SECONDS"
+            )
+        return self
+
+    @property
+    def tracing_exporter(self) -> str | None:
+        """`otlp` or `console` when traces are to be exported, else None."""
+        choice = (self.otel_traces_exporter or "").strip().lower()
+        if choice in ("console", "otlp"):
+            return choice
+        if not choice and (
+            self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint
+        ):
+            return "otlp"
+        return None
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no Redis is configured, so the run command starts its own."""
+        return self.redis_url is None and not self.redis_host
+
+    def redis_dsn(self) -> str:
+        """The connection URL, built from REDIS_URL or from host, port, password and db."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        auth = ""
+        if self.redis_password is not None:
+            auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
+        return f"redis://{auth}{self.redis_host or '127.0.0.1'}:{self.redis_port}/{self.redis_db}"

@@ -1,0 +1,294 @@
+"""The delivery loop every replica runs: claim what is due, deliver it, settle the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from opentelemetry.trace import Span, StatusCode
+from redis.exceptions import RedisError
+
+from . import __version__
+from .config import Settings
+from .metrics import Metrics
+from .policy import Backoff, Outcome, Verdict, judge
+from .records import Claim, ClaimBatch
+from .signing import decode_secret, sign
+from .store import Store
+from .telemetry import Tracing, outgoing_traceparent
+from .webhook import WebhookClient, WebhookError, WebhookResponse
+
+log = logging.getLogger("service.delivery")
+T = TypeVar("T")
+
+# With nothing due the loop still looks every second: it finds messages that another
+# replica accepted and then died before delivering, and retries it rescheduled.
+MAX_IDLE_SECONDS = 1.0
+# Settling (ack, retry, dead-letter) is retried this long while Redis is away; after
+# that the claim expires and the message is delivered again, never lost.
+SETTLE_PATIENCE_SECONDS = 30.0
+
+
+class Dispatcher:
+    """Claims due messages in batches and delivers them with bounded concurrency."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: WebhookClient,
+        settings: Settings,
+        metrics: Metrics,
+        tracing: Tracing,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.metrics = metrics
+        self.tracing = tracing
+        self.concurrency = settings.delivery_concurrency
+        self.max_attempts = settings.delivery_max_attempts
+        self.claim_timeout_ms = int(settings.claim_timeout_seconds * 1000)
+        self.backoff = Backoff(
+            settings.delivery_backoff_base_seconds, settings.delivery_backoff_max_seconds
+        )
+        secret = settings.webhook_signing_secret
+        self.signing_key = decode_secret(secret.get_secret_value()) if secret else None
+        self.user_agent = f"scheduler-api/{__version__}"
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._next_due_ms = math.inf
+        self._claiming = True
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim and deliver until stop_claiming() is called."""
+        pause = 0.05
+        while self._claiming:
+            free = self.concurrency - len(self._tasks)
+            if free <= 0:
+                await self._wait_for_slots()
+                continue
+            try:
+                batch = await self.store.claim(limit=free, claim_timeout_ms=self.claim_timeout_ms)
+            except (RedisError, OSError) as error:
+                self.metrics.redis_up.set(0)
+                log.warning("claim failed, retrying in %.2fs: %s", pause, error)
+                await self._sleep(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            self.metrics.redis_up.set(1)
+            pause = 0.05
+            for claim in batch.claims:
+                self._start(claim)
+            if len(batch.claims) == free:
+                await self._wait_for_slots()
+            else:
+                await self._sleep_until_due(batch)
+
+    def notify(self, due_ms: int) -> None:
+        """A message was scheduled for `due_ms`: wake the loop if that is before its alarm."""
+        if due_ms < self._next_due_ms:
+            self._wake.set()
+
+    def stop_claiming(self) -> None:
+        self._claiming = False
+        self._wake.set()
+        self._slot_freed.set()
+
+    async def drain(self, grace: float) -> None:
+        """Let in-flight deliveries finish for `grace` seconds, then hand the rest back."""
+        self.stop_claiming()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        unfinished = set(self._tasks)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("returned %d unfinished deliveries to the schedule", len(unfinished))
+            await asyncio.wait(unfinished, timeout=5.0)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def _wait_for_slots(self) -> None:
+        # Wait for a quarter of the slots so claims come in batches, not one by one.
+        wanted = max(1, self.concurrency // 4)
+        while self._claiming and self.concurrency - len(self._tasks) < wanted and self._tasks:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    async def _sleep_until_due(self, batch: ClaimBatch) -> None:
+        delay = MAX_IDLE_SECONDS
+        if batch.next_due_ms is not None:
+            delay = min(delay, max(0.0, (batch.next_due_ms - batch.now_ms) / 1000))
+        self._next_due_ms = batch.now_ms + delay * 1000
+        await self._sleep(delay)
+        self._next_due_ms = math.inf
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep for `delay` seconds or until notify() or stop_claiming() wakes the loop."""
+        if delay <= 0:
+            return
+        self._wake.clear()
+        alarm = asyncio.get_running_loop().call_later(delay, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            alarm.cancel()
+
+    def _start(self, claim: Claim) -> None:
+        task = asyncio.create_task(self._deliver(claim))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    # -- one attempt ----------------------------------------------------------------
+
+    async def _deliver(self, claim: Claim) -> None:
+        started = time.time()
+        lateness = started - claim.due_ms / 1000
+        self.metrics.lateness.observe(max(lateness, 0.0))
+        try:
+            with self.tracing.delivery_span("POST webhook", claim.trace) as span:
+                traceparent = outgoing_traceparent(span)
+                answer, duration = await self._send(claim, traceparent)
+                outcome = judge(answer)
+                _annotate(span, claim, answer, outcome)
+        except asyncio.CancelledError:
+            # Shutdown ran out of grace: hand the message back so another replica sends it.
+            await self._settle_safely(self._hand_back, claim)
+            raise
+        self.metrics.attempts.labels(outcome.status_class).inc()
+        self.metrics.webhook_duration.observe(duration)
+        verdict = await self._settle(claim, outcome)
+        _log_attempt(claim, answer, outcome, verdict, duration, lateness, traceparent)
+
+    async def _send(
+        self, claim: Claim, traceparent: str
+    ) -> tuple[WebhookResponse | WebhookError, float]:
+        headers = self._headers(claim, traceparent)
+        sent = time.perf_counter()
+        try:
+            answer: WebhookResponse | WebhookError = await self.client.post(
+                claim.url, claim.payload, headers
+            )
+        except WebhookError as error:
+            answer = error
+        return answer, time.perf_counter() - sent
+
+    def _headers(self, claim: Claim, traceparent: str) -> dict[str, str]:
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": self.user_agent,
+            "Idempotency-Key": claim.id,
+            "webhook-id": claim.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-attempt": str(claim.attempt),
+            "traceparent": traceparent,
+        }
+        if self.signing_key is not None:
+            headers["webhook-signature"] = sign(
+                self.signing_key, message_id=claim.id, timestamp=timestamp, body=claim.payload
+            )
+        return headers
+
+    # -- settling -------------------------------------------------------------------
+
+    async def _settle(self, claim: Claim, outcome: Outcome) -> str:
+        if outcome.verdict is Verdict.DELIVERED:
+            await self._settle_safely(self.store.ack, claim)
+            self.metrics.deliveries.labels("delivered").inc()
+            return "delivered"
+        if outcome.verdict is Verdict.RETRY and claim.attempt < self.max_attempts:
+            delay = self.backoff.delay(claim.attempt, retry_after=outcome.retry_after)
+            due = await self._settle_safely(self._retry(delay, outcome.error), claim)
+            if due:
+                self.notify(due)
+            self.metrics.deliveries.labels("retried").inc()
+            return "retried"
+        error = outcome.error
+        if outcome.verdict is Verdict.RETRY:
+            error = f"gave up after {claim.attempt} attempts; last: {error}"
+        await self._settle_safely(self._dead_letter(error), claim)
+        self.metrics.deliveries.labels("dead_lettered").inc()
+        return "dead_lettered"
+
+    def _retry(self, delay: float, error: str) -> Callable[[Claim], Awaitable[int]]:
+        return lambda claim: self.store.retry(claim, delay_ms=int(delay * 1000), error=error)
+
+    def _dead_letter(self, error: str) -> Callable[[Claim], Awaitable[bool]]:
+        return lambda claim: self.store.dead_letter(claim, error=error)
+
+    async def _hand_back(self, claim: Claim) -> int:
+        return await self.store.retry(claim, delay_ms=0, error="interrupted by shutdown")
+
+    async def _settle_safely(self, step: Callable[[Claim], Awaitable[T]], claim: Claim) -> T | None:
+        """Run a settle step, retrying while Redis is away; None if it never got through."""
+        deadline = time.monotonic() + SETTLE_PATIENCE_SECONDS
+        pause = 0.05
+        while True:
+            try:
+                return await step(claim)
+            except (RedisError, OSError) as error:
+                if time.monotonic() + pause > deadline:
+                    log.error("could not settle %s; its claim will expire: %s", claim.id, error)
+                    return None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+
+def _annotate(
+    span: Span | None, claim: Claim, answer: WebhookResponse | WebhookError, outcome: Outcome
+) -> None:
+    if span is None:
+        return
+    span.set_attribute("http.request.method", "POST")
+    span.set_attribute("url.full", claim.url)
+    span.set_attribute("messaging.message.id", claim.id)
+    span.set_attribute("scheduler.attempt", claim.attempt)
+    if isinstance(answer, WebhookResponse):
+        span.set_attribute("http.response.status_code", answer.status)
+    else:
+        span.set_attribute("error.type", answer.kind)
+    if outcome.verdict is not Verdict.DELIVERED:
+        span.set_status(StatusCode.ERROR, outcome.error[:200])
+
+
+def _log_attempt(
+    claim: Claim,
+    answer: WebhookResponse | WebhookError,
+    outcome: Outcome,
+    verdict: str,
+    duration: float,
+    lateness: float,
+    traceparent: str,
+) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    log.info(
+        "delivery attempt %s",
+        verdict,
+        extra={
+            "message_id": claim.id,
+            "attempt": claim.attempt,
+            "status": answer.status if isinstance(answer, WebhookResponse) else answer.kind,
+            "outcome": verdict,
+            "duration_seconds": round(duration, 6),
+            "lateness_seconds": round(lateness, 6),
+            "trace_id": traceparent.split("-")[1],
+            "error": outcome.error or None,
+        },
+    )

@@ -1,0 +1,132 @@
+"""The service's errors and their one mapping to HTTP.
+
+    ServiceError              base; carries status, code and a message for the caller
+    +-- Unauthorized          401  missing or wrong Bearer token
+    +-- NotFound              404  no such message (or dead letter)
+    +-- Conflict              409  a message with this id exists
+    +-- PayloadTooLarge       413  body over MAX_PAYLOAD_BYTES
+    +-- BadRequest            422  input that passed parsing but makes no sense
+    +-- Unavailable           503  Redis unreachable, or the replica is draining
+
+Redis connection errors and timeouts become Unavailable; validation errors become 422
+with one line per field; anything else is a bug and is logged as such.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+class BadRequest(ServiceError):
+    status = 422
+    code = "invalid_request"
+
+
+class Unavailable(ServiceError):
+    status = 503
+    code = "unavailable"
+
+
+def error_body(message: str, code: str, errors: list[dict[str, str]] | None = None) -> bytes:
+    """The JSON bytes of an error response (also used by the ASGI middlewares)."""
+    body: dict[str, Any] = {"detail": message, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return orjson.dumps(body)
+
+
+_HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
+
+
+def _response(status: int, message: str, code: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"detail": message, "code": code, **extra}
+    headers = _HEADERS.get(status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+    rows = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ()) if part != "body"]
+        field = ".".join(location) or "body"
+        message = str(item.get("msg", "is invalid")).removeprefix("Value error, ")
+        if item.get("type") == "json_invalid":
+            field, message = "body", f"is not valid JSON ({item.get('ctx', {}).get('error', '')})"
+        elif item.get("type") == "model_attributes_type" and field == "body":
+            message = "must be a JSON object sent with 'Content-Type: application/json'"
+        rows.append({"field": field, "message": message})
+    return rows
+
+
+async def _on_service_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    return _response(error.status, error.message, error.code)
+
+
+async def _on_validation(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    rows = _field_errors(error)
+    summary = "; ".join(f"{row['field']}: {row['message']}" for row in rows)
+    return _response(422, f"Invalid request: {summary}", "invalid_request", errors=rows)
+
+
+async def _on_redis_down(_: Request, error: Exception) -> JSONResponse:
+    log.warning("redis unavailable: %s", type(error).__name__)
+    return _response(
+        503, "The schedule store (Redis) is unreachable; retry shortly.", "unavailable"
+    )
+
+
+async def _on_http(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: PayloadTooLarge.code}
+    return _response(error.status_code, str(error.detail), codes.get(error.status_code, "error"))
+
+
+def install(app: FastAPI) -> None:
+    """Map every error the service raises to its status and the one body shape."""
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(RedisConnectionError, _on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, _on_redis_down)
+    app.add_exception_handler(StarletteHTTPException, _on_http)

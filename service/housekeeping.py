@@ -1,0 +1,94 @@
+"""Periodic duties, run by the lease holder only, on a `schedule.Scheduler`.
+
+Every job is safe to run twice, and every write it makes is fenced by the lease value,
+so a holder that was paused past its lease cannot act after another replica took over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import schedule
+from redis.exceptions import RedisError
+
+from .config import Settings
+from .lease import Lease
+from .metrics import Metrics
+from .store import Store
+
+log = logging.getLogger("service.housekeeping")
+
+Job = Callable[[str], Awaitable[None]]
+TICK_SECONDS = 0.2
+RECOVER_BATCH = 1000
+
+
+class Housekeeper:
+    """Runs due jobs while the lease is held; stops the moment it is not."""
+
+    def __init__(self, *, store: Store, lease: Lease, metrics: Metrics, settings: Settings) -> None:
+        self.store = store
+        self.lease = lease
+        self.metrics = metrics
+        self.retention_ms = int(settings.dead_letter_retention_seconds * 1000)
+        self.scheduler = schedule.Scheduler()
+        self._queue: list[Job] = []
+        self._running = True
+        self._every(1, self.recover_expired_claims)
+        self._every(5, self.refresh_stats)
+        self._every(60, self.purge_old_dead_letters)
+
+    def _every(self, seconds: int, job: Job) -> None:
+        # `schedule` calls plain functions; it queues the coroutine job for the loop below.
+        self.scheduler.every(seconds).seconds.do(self._queue.append, job)
+
+    async def run(self) -> None:
+        leading = False
+        while self._running:
+            if self.lease.held:
+                if not leading:
+                    # A new holder does every duty at once instead of waiting a period.
+                    self.scheduler.run_all()
+                leading = True
+                self.scheduler.run_pending()
+                await self._run_queued()
+            elif leading:
+                leading = False
+                self._queue.clear()
+                self.metrics.cluster.stats = None
+            await asyncio.sleep(TICK_SECONDS)
+
+    def stop(self) -> None:
+        self._running = False
+        self._queue.clear()
+        self.metrics.cluster.stats = None
+
+    async def _run_queued(self) -> None:
+        while self._queue and self.lease.held and self._running:
+            job = self._queue.pop(0)
+            try:
+                await job(self.lease.value)
+            except (RedisError, OSError) as error:
+                log.warning("housekeeping job %s failed: %s", job.__name__, error)
+
+    async def recover_expired_claims(self, lease_value: str) -> None:
+        """Claims whose replica died or hung go back to the due index."""
+        returned = await self.store.recover_expired(lease_value=lease_value, limit=RECOVER_BATCH)
+        if returned > 0:
+            log.warning("returned %d expired claims to the schedule", returned)
+
+    async def refresh_stats(self, lease_value: str) -> None:
+        """Cluster-wide pending, in-flight and dead-letter gauges."""
+        stats = await self.store.stats()
+        if self.lease.held and self.lease.value == lease_value:
+            self.metrics.cluster.stats = stats
+
+    async def purge_old_dead_letters(self, lease_value: str) -> None:
+        """Dead letters older than DEAD_LETTER_RETENTION_SECONDS are deleted."""
+        purged = await self.store.purge_dead(
+            lease_value=lease_value, retention_ms=self.retention_ms, limit=RECOVER_BATCH
+        )
+        if purged > 0:
+            log.info("purged %d old dead letters", purged)

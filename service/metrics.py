@@ -1,0 +1,107 @@
+"""Every Prometheus metric the service exports, declared once.
+
+Each replica runs a single uvicorn process, so the default registry is exact and
+prometheus-client's multiprocess mode is not needed. Labels are bounded: no message
+ids, no URLs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .records import Stats
+
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+)  # fmt: skip
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ClusterStats(Collector):
+    """Cluster-wide counts, exported only by the lease holder so max() or sum() is exact."""
+
+    def __init__(self) -> None:
+        self.stats: Stats | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.stats is None:
+            return
+        yield GaugeMetricFamily(
+            "scheduler_pending_messages", "Messages waiting in the due index.", self.stats.pending
+        )
+        yield GaugeMetricFamily(
+            "scheduler_inflight_messages",
+            "Messages claimed and being delivered.",
+            self.stats.in_flight,
+        )
+        yield GaugeMetricFamily(
+            "scheduler_dead_letter_messages", "Messages parked as dead letters.", self.stats.dead
+        )
+
+
+class Metrics:
+    """The metric objects, on their own registry so app instances never collide."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.scheduled = Counter(
+            "scheduler_messages_scheduled", "Messages accepted by POST /messages.", registry=r
+        )
+        self.deliveries = Counter(
+            "scheduler_deliveries",
+            "Finished delivery attempts by outcome (delivered, retried, dead_lettered).",
+            ["outcome"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "scheduler_delivery_attempts",
+            "Webhook requests by answer: 2xx, 3xx, 4xx, 5xx, timeout, connection_error.",
+            ["status_class"],
+            registry=r,
+        )
+        self.lateness = Histogram(
+            "scheduler_delivery_lateness_seconds",
+            "Delivery start minus the scheduled time.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "scheduler_webhook_request_duration_seconds",
+            "Time from sending a webhook request to its answer or failure.",
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.leader = Gauge(
+            "scheduler_leader", "1 when this replica holds the housekeeping lease.", registry=r
+        )
+        self.redis_up = Gauge("scheduler_redis_up", "1 when Redis answered last time.", registry=r)
+        self.http_requests = Counter(
+            "scheduler_http_requests",
+            "API requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "scheduler_http_request_duration_seconds",
+            "API request duration by method and route template.",
+            ["method", "route"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.cluster = ClusterStats()
+        r.register(self.cluster)
+        # Series exist at zero from the start, so increase() sees their first event.
+        for outcome in ("delivered", "retried", "dead_lettered"):
+            self.deliveries.labels(outcome)
+        for status in ("2xx", "3xx", "4xx", "5xx", "timeout", "connection_error"):
+            self.attempts.labels(status)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real Redis started by the suite, a real webhook sink, the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from tests.support.redis_server import RedisServer
+from tests.support.sink import Sink
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+# Short timings so retries, leases and drains happen within a test's patience.
+FAST = {
+    "delivery_backoff_base_seconds": 0.05,
+    "delivery_backoff_max_seconds": 0.2,
+    "delivery_max_attempts": 3,
+    "delivery_timeout_seconds": 2.0,
+    "claim_timeout_seconds": 5.0,
+    "leader_lease_seconds": 2.0,
+    "shutdown_grace_seconds": 2.0,
+}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session server, emptied for this test."""
+    if redis_server.process is None:
+        redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain client for looking at what the service wrote."""
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    receiver = Sink().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def make_settings(redis_url: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"api_token": TOKEN, "redis_url": redis_url, **FAST}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return build
+
+
+@pytest.fixture
+def start_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Start the app in-process (lifespan included) with settings overrides."""
+    clients: list[TestClient] = []
+
+    def start(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(start_app: Callable[..., TestClient]) -> TestClient:
+    """The app with default test settings."""
+    return start_app()
+
+
+def message(
+    message_id: str, url: str, *, at: str = "2020-01-01T00:00:00Z", **extra: Any
+) -> dict[str, Any]:
+    """A POST /messages body; due in the past (so at once) unless `at` says otherwise."""
+    return {
+        "id": message_id,
+        "scheduleTo": at,
+        "payload": {"n": message_id},
+        "webhookUrl": url,
+        **extra,
+    }

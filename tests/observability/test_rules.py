@@ -1,0 +1,267 @@
+"""The alert rules, their unit tests, the Grafana dashboard and the compose Prometheus config."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "charts/scheduler-api/files/prometheus-rules.yaml"
+DASHBOARD = ROOT / "charts/scheduler-api/files/grafana-dashboard.json"
+RULES_TEST = Path(__file__).with_name("rules_test.yaml")
+PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
+INSTALL_SCRIPT = ROOT / "scripts/install-promtool.sh"
+COMPOSE_RULES_PATH = "/etc/prometheus/rules/prometheus-rules.yaml"
+
+# What the service exports (see docs/observability.md), plus the scrape's own `up`.
+COUNTERS = {
+    "scheduler_messages_scheduled_total",
+    "scheduler_deliveries_total",
+    "scheduler_delivery_attempts_total",
+    "scheduler_http_requests_total",
+}
+HISTOGRAMS = {
+    "scheduler_delivery_lateness_seconds",
+    "scheduler_webhook_request_duration_seconds",
+    "scheduler_http_request_duration_seconds",
+}
+GAUGES = {
+    "scheduler_pending_messages",
+    "scheduler_inflight_messages",
+    "scheduler_dead_letter_messages",
+    "scheduler_leader",
+    "scheduler_redis_up",
+    "up",
+}
+EXPORTED = (
+    COUNTERS
+    | GAUGES
+    | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
+)
+REQUIRED_ANNOTATIONS = {"summary", "description", "runbook"}
+SEVERITIES = {"critical", "warning", "info"}
+
+_KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "inf", "nan"}
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_GRAFANA_VARIABLE = re.compile(r"\$\{?\w+(?::\w+)?\}?")
+_MODIFIER = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENTIFIER = re.compile(r"(?<![\w.])[A-Za-z_:][A-Za-z0-9_:]*")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (not functions, labels or keywords)."""
+    text = _GRAFANA_VARIABLE.sub("", _STRING.sub('""', expr))
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", text)
+    text = re.sub(r"\boffset\s+\S+", "", _MODIFIER.sub("", text))
+    names = set()
+    for match in _IDENTIFIER.finditer(text):
+        is_call = text[match.end() :].lstrip().startswith("(")
+        if not is_call and match.group().lower() not in _KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+def load_rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def alerts() -> list[dict[str, Any]]:
+    return [rule for rule in load_rules() if "alert" in rule]
+
+
+def recorded_names() -> set[str]:
+    return {rule["record"] for rule in load_rules() if "record" in rule}
+
+
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows."""
+    for panel in items:
+        yield panel
+        yield from panels(panel.get("panels", []))
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    return [
+        (panel["title"], target["expr"])
+        for panel in panels(dashboard()["panels"])
+        for target in panel.get("targets", [])
+    ]
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool is not on PATH; scripts/install-promtool.sh installs it")
+    return path
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+# Rules ------------------------------------------------------------------------
+
+
+def test_promtool_accepts_the_rules_file(promtool: str) -> None:
+    result = run(promtool, "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_unit_tests_pass(promtool: str) -> None:
+    result = run(promtool, "test", "rules", RULES_TEST.name, cwd=RULES_TEST.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_severity_and_says_what_to_check() -> None:
+    for alert in alerts():
+        assert alert.get("labels", {}).get("severity") in SEVERITIES, alert["alert"]
+        missing = REQUIRED_ANNOTATIONS - set(alert.get("annotations", {}))
+        assert not missing, f"{alert['alert']} lacks {sorted(missing)}"
+
+
+def test_every_alert_is_tested_both_firing_and_silent() -> None:
+    cases = [
+        case
+        for test in yaml.safe_load(RULES_TEST.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
+    for name in (alert["alert"] for alert in alerts()):
+        outcomes = {bool(case["exp_alerts"]) for case in cases if case["alertname"] == name}
+        assert outcomes == {True, False}, f"{name} needs a firing and a silent case"
+
+
+def test_rules_select_only_exported_metrics_and_recorded_series() -> None:
+    known = EXPORTED | recorded_names()
+    for rule in load_rules():
+        unknown = metric_names(rule["expr"]) - known
+        assert not unknown, f"{rule.get('alert') or rule.get('record')} uses {sorted(unknown)}"
+
+
+def test_recording_rules_follow_the_level_metric_operation_convention() -> None:
+    for name in recorded_names():
+        assert re.fullmatch(r"scheduler:[a-z_]+:[a-z0-9_]+", name), name
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        (
+            'sum by (le) (rate(scheduler_x_bucket{route="/a/{id}"}[5m] offset 1h))',
+            {"scheduler_x_bucket"},
+        ),
+        ('absent(up{job=~"$job"} == 1) or vector(0)', {"up"}),
+        ("a:b:c > 0.5 unless on (job) b_total", {"a:b:c", "b_total"}),
+    ],
+)
+def test_metric_names_ignores_functions_labels_and_keywords(expr: str, names: set[str]) -> None:
+    assert metric_names(expr) == names
+
+
+# Dashboard --------------------------------------------------------------------
+
+
+def test_dashboard_is_a_current_grafana_dashboard() -> None:
+    board = dashboard()
+    assert board["uid"] and board["title"]
+    assert 36 <= board["schemaVersion"] <= 41
+    ids = [panel["id"] for panel in panels(board["panels"])]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+
+
+def test_dashboard_queries_go_through_the_datasource_variable() -> None:
+    board = dashboard()
+    variables = {var["name"]: var for var in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in panels(board["panels"]):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_every_dashboard_query_filters_by_namespace_and_job() -> None:
+    variables = {var["name"] for var in dashboard()["templating"]["list"]}
+    assert {"namespace", "job"} <= variables
+    for title, expr in dashboard_queries():
+        assert 'namespace=~"$namespace"' in expr and 'job=~"$job"' in expr, title
+
+
+def test_dashboard_queries_select_only_exported_metrics_or_recorded_series() -> None:
+    known = EXPORTED | recorded_names()
+    queries = dashboard_queries()
+    assert queries
+    for title, expr in queries:
+        unknown = metric_names(expr) - known
+        assert not unknown, f"panel {title!r} uses {sorted(unknown)}"
+
+
+def test_dashboard_queries_are_valid_promql(promtool: str, tmp_path: Path) -> None:
+    # promtool parses expressions only inside a rules file, so wrap each query in one.
+    rules = [
+        {"record": f"dashboard:query:{index}", "expr": _GRAFANA_VARIABLE.sub(".*", expr)}
+        for index, (_, expr) in enumerate(dashboard_queries())
+    ]
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = run(promtool, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_shows_the_promised_panels() -> None:
+    titles = {panel["title"] for panel in panels(dashboard()["panels"])}
+    assert {
+        "Deliveries per second by outcome",
+        "Delivery lateness p50 / p99",
+        "Pending messages",
+        "In-flight messages",
+        "Dead letters",
+        "Lease holder per pod",
+        "Redis up per pod",
+        "API request rate by route",
+        "API latency p99 by route",
+        "Webhook duration p99",
+        "Webhook attempts by status class",
+    } <= titles
+
+
+# Compose Prometheus and tooling -----------------------------------------------
+
+
+def test_compose_prometheus_scrapes_the_app_and_loads_the_rules() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert config["rule_files"] == [COMPOSE_RULES_PATH]
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "scheduler-api"
+    assert job["static_configs"] == [{"targets": ["app:8000"]}]
+    assert job.get("scrape_interval", config["global"]["scrape_interval"]) == "5s"
+
+
+def test_promtool_accepts_the_compose_prometheus_config(promtool: str, tmp_path: Path) -> None:
+    # Inside the container the rules are mounted; here point at the file in the repository.
+    config = PROMETHEUS_CONFIG.read_text().replace(COMPOSE_RULES_PATH, str(RULES))
+    path = tmp_path / "prometheus.yml"
+    path.write_text(config)
+    result = run(promtool, "check", "config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_install_script_is_valid_bash() -> None:
+    result = run("bash", "-n", str(INSTALL_SCRIPT))
+    assert result.returncode == 0, result.stderr
