@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 tools:
+	bash scripts/install-tools.sh
 	bash scripts/install-promtool.sh
-	if [ -f scripts/install-tools.sh ]; then bash scripts/install-tools.sh; fi
 
 lint: install
 	$(BIN)/ruff check service tests

@@ -75,6 +75,7 @@ def error_body(message: str, code: str, errors: list[dict[str, str]] | None = No
     return orjson.dumps(body)
 
 
+_BODY_NOT_JSON = {"field": "body", "message": "is not valid UTF-8 JSON"}
 _HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
@@ -119,6 +120,10 @@ async def _on_redis_down(_: Request, error: Exception) -> JSONResponse:
 
 async def _on_http(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8): one shape, 422.
+        message = "Invalid request: body: is not valid JSON (it must be UTF-8 encoded JSON)"
+        return _response(422, message, "invalid_request", errors=[_BODY_NOT_JSON])
     codes = {404: "not_found", 405: "method_not_allowed", 413: PayloadTooLarge.code}
     return _response(error.status_code, str(error.detail), codes.get(error.status_code, "error"))
 

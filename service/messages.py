@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
-
-import orjson
 
 from .delivery import Dispatcher
 from .errors import BadRequest, Conflict, NotFound
@@ -43,7 +42,7 @@ class Messages:
         message = NewMessage(
             id=request.id,
             due_ms=request.due_ms(),
-            payload=orjson.dumps(request.payload),
+            payload=request.body(),
             url=request.webhookUrl,
             created_ms=int(time.time() * 1000),
             trace=self.tracing.current_traceparent(),
@@ -146,7 +145,7 @@ def _detail(record: MessageRecord) -> MessageDetail:
         state=record.state.value,
         scheduleTo=iso(record.schedule_ms),
         nextRun=None if record.next_run_ms is None else iso(record.next_run_ms),
-        payload=orjson.loads(record.payload),
+        payload=json.loads(record.payload),
         webhookUrl=record.url,
         attempts=record.attempts,
         lastError=record.last_error,

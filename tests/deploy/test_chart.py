@@ -1,0 +1,355 @@
+"""The Helm chart: lint, strict schemas for every scenario, defaults, toggles and refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploytools import CHART, CI_VALUES, REPO, helm_template_args, of_kind, one, run
+
+Render = Callable[..., list[dict[str, Any]]]
+CI_IDS = [path.name for path in CI_VALUES]
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
+KUBE_VERSIONS = ["1.25.0", "1.35.0"]
+
+
+def test_ci_scenarios_exist() -> None:
+    assert {path.name for path in CI_VALUES} >= {
+        "default-values.yaml",
+        "ha-external-redis-values.yaml",
+        "everything-on-values.yaml",
+    }
+
+
+def test_values_schema_is_valid_draft07(tool: Callable[[str], str]) -> None:
+    result = run(
+        [tool("check-jsonschema"), "--check-metaschema", str(CHART / "values.schema.json")]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_values_schema_is_self_contained() -> None:
+    # A remote $ref breaks lint and template wherever there is no network.
+    assert '"$ref": "http' not in (CHART / "values.schema.json").read_text()
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_lint_strict_passes(tool: Callable[[str], str], values: Path) -> None:
+    result = run([tool("helm"), "lint", "--strict", str(CHART), "-f", str(values)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_rendered_manifests_pass_strict_kubernetes_schemas(
+    tool: Callable[[str], str], values: Path, kube_version: str
+) -> None:
+    rendered = run(helm_template_args(tool("helm"), values, ()))
+    assert rendered.returncode == 0, rendered.stderr
+    result = run(
+        [tool("kubernetes-validate"), "--strict", "--quiet", "-k", kube_version, "-"],
+        stdin=rendered.stdout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_defaults_render_only_the_core_objects(render: Render) -> None:
+    kinds = sorted(doc["kind"] for doc in render())
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "Pod",
+        "Secret",
+        "Service",
+        "Service",
+        "Service",
+        "StatefulSet",
+    ]
+
+
+def test_everything_on_renders_every_optional_object(render: Render) -> None:
+    kinds = {doc["kind"] for doc in render(CHART / "ci" / "everything-on-values.yaml")}
+    assert kinds >= {
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ServiceAccount",
+    }
+    assert "StatefulSet" not in kinds, "external Redis must not start the bundled one"
+
+
+def test_selectors_use_name_and_instance_only(render: Render) -> None:
+    docs = render(CHART / "ci" / "everything-on-values.yaml")
+    docs += render(set=["networkPolicy.enabled=true"])
+    selectors: list[dict[str, str]] = []
+    for doc in docs:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "Service":
+            selectors.append(spec["selector"])
+        elif doc["kind"] in {"Deployment", "StatefulSet", "PodDisruptionBudget"}:
+            selectors.append(spec["selector"]["matchLabels"])
+        elif doc["kind"] == "NetworkPolicy":
+            selectors.append(spec["podSelector"]["matchLabels"])
+    assert selectors
+    for selector in selectors:
+        assert set(selector) == {"app.kubernetes.io/name", "app.kubernetes.io/instance"}, selector
+
+
+def test_api_and_redis_selectors_never_overlap(render: Render) -> None:
+    docs = render()
+    api = one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    redis = one(docs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    assert not all(redis.get(key) == value for key, value in api.items())
+
+
+def test_test_pod_is_not_selected_by_the_service(render: Render) -> None:
+    docs = render()
+    selector = next(
+        d for d in of_kind(docs, "Service") if d["metadata"]["name"] == "sched-scheduler-api"
+    )
+    pod_labels = one(docs, "Pod")["metadata"]["labels"]
+    assert not all(pod_labels.get(k) == v for k, v in selector["spec"]["selector"].items())
+
+
+def test_deployment_rolls_without_losing_capacity(render: Render) -> None:
+    deployment = one(render(), "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = deployment["spec"]["template"]
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
+    assert {"checksum/config", "checksum/secret"} <= set(pod["metadata"]["annotations"])
+    spread = pod["spec"]["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
+def test_every_container_is_restricted(render: Render, values: Path) -> None:
+    for doc in render(values):
+        if doc["kind"] not in {"Deployment", "StatefulSet", "Pod"}:
+            continue
+        spec = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, container["name"]
+            assert context["allowPrivilegeEscalation"] is False, container["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+
+
+def test_api_gets_a_writable_tmp_only(render: Render) -> None:
+    spec = one(render(), "Deployment")["spec"]["template"]["spec"]
+    mounts = spec["containers"][0]["volumeMounts"]
+    assert mounts == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert "emptyDir" in spec["volumes"][0]
+
+
+def test_bundled_redis_keeps_an_append_only_file_on_a_claim(render: Render) -> None:
+    redis = one(render(), "StatefulSet")
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert "--requirepass" in args
+    claim = redis["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_a_token_is_generated_when_none_is_given(render: Render) -> None:
+    import base64
+
+    secret = one(render(), "Secret")
+    token = base64.b64decode(secret["data"]["api-token"]).decode()
+    assert len(token) == 40 and token.isalnum()
+    assert base64.b64decode(secret["data"]["redis-password"])
+
+
+def test_given_secrets_are_stored_and_referenced(render: Render) -> None:
+    docs = render(CHART / "ci" / "everything-on-values.yaml")
+    secret = one(docs, "Secret")
+    assert set(secret["data"]) == {
+        "api-token",
+        "webhook-signing-secret",
+        "metrics-token",
+        "redis-password",
+    }
+    env = {
+        e["name"]
+        for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert {"API_TOKEN", "WEBHOOK_SIGNING_SECRET", "METRICS_TOKEN", "REDIS_PASSWORD"} <= env
+
+
+def test_existing_secrets_replace_the_charts_own(render: Render) -> None:
+    docs = render(CHART / "ci" / "ha-external-redis-values.yaml")
+    assert not of_kind(docs, "Secret"), "nothing is left for the chart to store"
+    env = {
+        e["name"]: e
+        for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "scheduler-api-secrets"
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "scheduler-api-redis",
+        "key": "redis-url",
+    }
+    config = one(docs, "ConfigMap")["data"]
+    assert not {"REDIS_HOST", "REDIS_PORT"} & set(config), "REDIS_URL alone names the Redis"
+
+
+def test_external_redis_by_host(render: Render) -> None:
+    docs = render(
+        set=["redis.enabled=false", "externalRedis.host=redis.example", "externalRedis.port=6380"]
+    )
+    config = one(docs, "ConfigMap")["data"]
+    assert (config["REDIS_HOST"], config["REDIS_PORT"], config["REDIS_DB"]) == (
+        "redis.example",
+        "6380",
+        "0",
+    )
+    assert not of_kind(docs, "StatefulSet")
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["externalRedis.host=redis.example"], "redis.enabled and externalRedis are both set"),
+        (["redis.enabled=false"], "no Redis configured"),
+        (
+            ["redis.enabled=false", "externalRedis.host=h", "externalRedis.url=redis://h:6379/0"],
+            "are both set",
+        ),
+        (
+            ["auth.existingSecret=s", "auth.apiToken=0123456789abcdef"],
+            "put the values in the existing Secret",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.existingSecretUrlKey=url"],
+            "needs externalRedis.existingSecret",
+        ),
+        (["terminationGracePeriodSeconds=22"], "must exceed config.SHUTDOWN_GRACE_SECONDS"),
+        (["config.SHUTDOWN_GRACE_SECONDS=40"], "must exceed config.SHUTDOWN_GRACE_SECONDS"),
+        (["config.API_TOKEN=0123456789abcdef"], "additional properties 'API_TOKEN' not allowed"),
+        (["config.REDIS_HOST=elsewhere"], "additional properties 'REDIS_HOST' not allowed"),
+        (["auth.apiToken=short"], "/auth/apiToken"),
+        (["replicaCount=0"], "/replicaCount"),
+        (["redis.appendfsync=sometimes"], "/redis/appendfsync"),
+    ],
+)
+def test_contradictory_or_invalid_values_are_refused(
+    tool: Callable[[str], str], sets: list[str], message: str
+) -> None:
+    result = run(helm_template_args(tool("helm"), None, sets))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_prometheus_rule_carries_the_rules_file(render: Render) -> None:
+    rule = one(render(set=["metrics.prometheusRule.enabled=true"]), "PrometheusRule")
+    rules_file = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    assert rule["spec"]["groups"] == rules_file["groups"]
+
+
+def test_dashboard_configmap_carries_the_dashboard(render: Render) -> None:
+    docs = render(set=["metrics.grafanaDashboard.enabled=true"])
+    dashboard = next(
+        d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")
+    )
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    expected = json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
+    assert json.loads(dashboard["data"]["scheduler-api.json"]) == expected
+
+
+def test_service_monitor_scrapes_metrics_with_the_token(render: Render) -> None:
+    monitor = one(render(CHART / "ci" / "everything-on-values.yaml"), "ServiceMonitor")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert endpoint["authorization"]["credentials"]["key"] == "metrics-token"
+
+
+def _documented_paths() -> list[str]:
+    """The dotted path of every value carrying a `# --` comment in values.yaml."""
+    paths, stack, comment = [], [], ""
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment = comment or stripped
+            continue
+        key = re.match(r"^(\s*)(\w+):", line)
+        if key:
+            indent = len(key.group(1))
+            stack = [(i, k) for i, k in stack if i < indent] + [(indent, key.group(2))]
+            if comment.startswith("# --"):
+                paths.append(".".join(k for _, k in stack))
+        comment = ""
+    return paths
+
+
+def test_readme_documents_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    missing = [path for path in _documented_paths() if f"| `{path}` |" not in readme]
+    assert not missing, f"values missing from the README table: {missing}"
+
+
+def test_every_value_has_a_doc_comment() -> None:
+    # helm-docs convention: a `# --` comment documents a value and everything under it; a mapping
+    # without one must have its children documented instead.
+    undocumented = []
+    documented_indent: int | None = None
+    comment = ""
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped.startswith("#"):
+            comment = comment or stripped
+            continue
+        key = re.match(r"^\s*(\w+):(.*)$", line)
+        if key and (documented_indent is None or indent <= documented_indent):
+            documented_indent = None
+            if comment.startswith("# --"):
+                documented_indent = indent
+            elif key.group(2).strip():
+                undocumented.append(key.group(1))
+        comment = ""
+    assert not undocumented, f"values without a `# --` comment: {undocumented}"
+
+
+def test_notes_tell_how_to_read_the_token(tool: Callable[[str], str]) -> None:
+    result = run(
+        [
+            tool("helm"),
+            "install",
+            "sched",
+            str(CHART),
+            "--dry-run=client",
+            "--namespace",
+            "scheduler",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kubectl get secret --namespace scheduler sched-scheduler-api" in result.stdout
+    assert "{.data.api-token}" in result.stdout
+
+
+def test_chart_files_are_present() -> None:
+    for name in (
+        "Chart.yaml",
+        "values.yaml",
+        "values.schema.json",
+        "README.md",
+        "templates/NOTES.txt",
+        "templates/_helpers.tpl",
+        "templates/tests/test-api.yaml",
+    ):
+        assert (CHART / name).is_file(), name
+    assert not (REPO / "charts" / "scheduler-api" / "charts").exists(), (
+        "no vendored or remote subcharts"
+    )

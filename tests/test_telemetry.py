@@ -1,0 +1,216 @@
+"""Metrics, traces and logs: what an operator sees after real deliveries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import create_app
+from service.telemetry import Tracing
+from tests.conftest import AUTH, message
+from tests.support.sink import Sink
+
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER_TRACEPARENT = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
+
+
+def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def samples(api: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = api.get("/metrics").text
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def value(api: TestClient, name: str, **labels: str) -> float:
+    return samples(api).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+class TestMetrics:
+    def test_counts_follow_successes_retries_and_dead_letters(
+        self, api: TestClient, sink: Sink
+    ) -> None:
+        api.post("/messages", json=message("ok", sink.url()), headers=AUTH)
+        api.post("/messages", json=message("flaky", sink.url("/flaky/1")), headers=AUTH)
+        api.post("/messages", json=message("dead", sink.url("/status/404")), headers=AUTH)
+        assert wait_until(
+            lambda: (
+                value(api, "scheduler_deliveries_total", outcome="delivered") == 2
+                and value(api, "scheduler_deliveries_total", outcome="dead_lettered") == 1
+            )
+        )
+        assert value(api, "scheduler_messages_scheduled_total") == 3
+        assert value(api, "scheduler_deliveries_total", outcome="retried") == 1
+        assert value(api, "scheduler_delivery_attempts_total", status_class="2xx") == 2
+        assert value(api, "scheduler_delivery_attempts_total", status_class="5xx") == 1
+        assert value(api, "scheduler_delivery_attempts_total", status_class="4xx") == 1
+        assert value(api, "scheduler_delivery_lateness_seconds_count") == 4
+        assert value(api, "scheduler_webhook_request_duration_seconds_count") == 4
+        route = {"method": "POST", "route": "/messages", "status": "200"}
+        assert value(api, "scheduler_http_requests_total", **route) == 3
+        assert value(api, "scheduler_redis_up") == 1
+
+    def test_lease_holder_exports_cluster_gauges(self, api: TestClient) -> None:
+        api.post("/messages", json=message("later", "http://a.b", at="2999-01-01"), headers=AUTH)
+        assert wait_until(lambda: value(api, "scheduler_leader") == 1)
+        assert wait_until(lambda: value(api, "scheduler_pending_messages") == 1, timeout=10)
+        assert value(api, "scheduler_inflight_messages") == 0
+        assert value(api, "scheduler_dead_letter_messages") == 0
+        assert api.get("/health").json()["leader"] is True
+
+    def test_labels_never_carry_ids_or_urls(self, api: TestClient, sink: Sink) -> None:
+        api.post("/messages", json=message("secret-id-42", sink.url()), headers=AUTH)
+        api.get("/messages/secret-id-42", headers=AUTH)
+        sink.wait_for(1)
+        text = api.get("/metrics").text
+        assert "secret-id-42" not in text
+        assert str(sink.port) not in text
+        assert 'route="/messages/{message_id}"' in text
+
+    @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+    def test_promtool_accepts_a_live_scrape(self, api: TestClient, sink: Sink) -> None:
+        api.post("/messages", json=message("one", sink.url()), headers=AUTH)
+        sink.wait_for(1)
+        scrape = api.get("/metrics").text
+        result = subprocess.run(
+            ["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def spans(make_settings: Any) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    settings = make_settings()
+    tracing = Tracing(settings, processor=SimpleSpanProcessor(exporter))
+    with TestClient(create_app(settings, tracing=tracing)) as client:
+        yield client, exporter
+
+
+def test_delivery_span_links_to_the_request_that_scheduled_it(
+    spans: tuple[TestClient, InMemorySpanExporter], sink: Sink
+) -> None:
+    api, exporter = spans
+    headers = {**AUTH, "traceparent": CALLER_TRACEPARENT}
+    api.post("/messages", json=message("traced", sink.url(), at="2001-01-01"), headers=headers)
+    [received] = sink.wait_for(1)
+    assert wait_until(lambda: any(s.name == "POST webhook" for s in exporter.get_finished_spans()))
+    finished = exporter.get_finished_spans()
+    server = next(s for s in finished if s.name == "POST /messages")
+    delivery = next(s for s in finished if s.name == "POST webhook")
+    assert server.kind is SpanKind.SERVER
+    assert f"{server.context.trace_id:032x}" == CALLER_TRACE
+    assert delivery.kind is SpanKind.CLIENT
+    assert [link.context.span_id for link in delivery.links] == [server.context.span_id]
+    assert delivery.attributes["messaging.message.id"] == "traced"
+    assert delivery.attributes["http.response.status_code"] == 200
+    assert delivery.attributes["http.request.method"] == "POST"
+    sent = received.headers["traceparent"].split("-")
+    assert sent[1] == f"{delivery.context.trace_id:032x}"
+    assert sent[2] == f"{delivery.context.span_id:016x}"
+
+
+class _OtlpReceiver:
+    """OTLP/HTTP trace receiver on 127.0.0.1: decodes what the exporter sends."""
+
+    def __init__(self) -> None:
+        self.spans: list[Any] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource_spans in request.resource_spans:
+                    for scope_spans in resource_spans.scope_spans:
+                        receiver.spans.extend(scope_spans.spans)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
+    make_settings: Any, sink: Sink
+) -> None:
+    receiver = _OtlpReceiver()
+    try:
+        settings = make_settings(otel_exporter_otlp_endpoint=receiver.endpoint)
+        with TestClient(create_app(settings)) as api:
+            api.post("/messages", json=message("exported", sink.url()), headers=AUTH)
+            sink.wait_for(1)
+            time.sleep(0.5)  # the delivery span ends after the sink's answer
+        # Closing the app shuts the tracer provider down, which flushes the batch.
+        names = {span.name for span in receiver.spans}
+        assert {"POST /messages", "POST webhook"} <= names
+    finally:
+        receiver.server.shutdown()
+
+
+def test_tracing_is_off_without_an_exporter(make_settings: Any) -> None:
+    assert not Tracing(make_settings()).enabled
+    assert Tracing(make_settings(otel_traces_exporter="console")).enabled
+
+
+def test_one_json_log_line_per_attempt_without_secrets(
+    make_settings: Any, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    from service.logs import JsonFormatter
+
+    secret = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    settings = make_settings(webhook_signing_secret=secret)
+    with (
+        caplog.at_level(logging.INFO, logger="service.delivery"),
+        TestClient(create_app(settings)) as api,
+    ):
+        body = message("logged", sink.url("/flaky/1"))
+        body["payload"] = {"card": "4111-secret-payload"}
+        api.post("/messages", json=body, headers=AUTH)
+        sink.wait_for(2)
+        time.sleep(0.3)
+    lines = [JsonFormatter().format(r) for r in caplog.records if r.name == "service.delivery"]
+    records = [json.loads(line) for line in lines]
+    assert [r["attempt"] for r in records] == [1, 2]
+    assert [r["outcome"] for r in records] == ["retried", "delivered"]
+    for record in records:
+        assert record["message_id"] == "logged"
+        assert {"status", "duration_seconds", "lateness_seconds", "trace_id"} <= record.keys()
+    text = "\n".join(lines)
+    assert "4111-secret-payload" not in text
+    assert secret not in text
+    assert settings.api_token.get_secret_value() not in text
