@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from opentelemetry.trace import Span, StatusCode
@@ -63,11 +64,19 @@ class Dispatcher:
         self._slot_freed = asyncio.Event()
         self._next_due_ms = math.inf
         self._claiming = True
+        self.acks = AckBatcher(store)
 
     # -- the loop -------------------------------------------------------------------
 
     async def run(self) -> None:
         """Claim and deliver until stop_claiming() is called."""
+        acks = asyncio.create_task(self.acks.run(), name="acks")
+        try:
+            await self._claim_loop()
+        finally:
+            await self.acks.close(acks)
+
+    async def _claim_loop(self) -> None:
         pause = 0.05
         while self._claiming:
             free = self.concurrency - len(self._tasks)
@@ -112,6 +121,7 @@ class Dispatcher:
         if unfinished:
             log.warning("returned %d unfinished deliveries to the schedule", len(unfinished))
             await asyncio.wait(unfinished, timeout=5.0)
+        await self.acks.flushed()
 
     @property
     def in_flight(self) -> int:
@@ -168,7 +178,7 @@ class Dispatcher:
                 _annotate(span, claim, answer, outcome)
         except asyncio.CancelledError:
             # Shutdown ran out of grace: hand the message back so another replica sends it.
-            await self._settle_safely(self._hand_back, claim)
+            await settle_safely(lambda: self._hand_back(claim), claim.id)
             raise
         self.metrics.attempts.labels(outcome.status_class).inc()
         self.metrics.webhook_duration.observe(duration)
@@ -209,12 +219,15 @@ class Dispatcher:
 
     async def _settle(self, claim: Claim, outcome: Outcome) -> str:
         if outcome.verdict is Verdict.DELIVERED:
-            await self._settle_safely(self.store.ack, claim)
+            self.acks.add(claim)
             self.metrics.deliveries.labels("delivered").inc()
             return "delivered"
         if outcome.verdict is Verdict.RETRY and claim.attempt < self.max_attempts:
             delay = self.backoff.delay(claim.attempt, retry_after=outcome.retry_after)
-            due = await self._settle_safely(self._retry(delay, outcome.error), claim)
+            delay_ms = int(delay * 1000)
+            due = await settle_safely(
+                lambda: self.store.retry(claim, delay_ms=delay_ms, error=outcome.error), claim.id
+            )
             if due:
                 self.notify(due)
             self.metrics.deliveries.labels("retried").inc()
@@ -222,32 +235,69 @@ class Dispatcher:
         error = outcome.error
         if outcome.verdict is Verdict.RETRY:
             error = f"gave up after {claim.attempt} attempts; last: {error}"
-        await self._settle_safely(self._dead_letter(error), claim)
+        await settle_safely(lambda: self.store.dead_letter(claim, error=error), claim.id)
         self.metrics.deliveries.labels("dead_lettered").inc()
         return "dead_lettered"
-
-    def _retry(self, delay: float, error: str) -> Callable[[Claim], Awaitable[int]]:
-        return lambda claim: self.store.retry(claim, delay_ms=int(delay * 1000), error=error)
-
-    def _dead_letter(self, error: str) -> Callable[[Claim], Awaitable[bool]]:
-        return lambda claim: self.store.dead_letter(claim, error=error)
 
     async def _hand_back(self, claim: Claim) -> int:
         return await self.store.retry(claim, delay_ms=0, error="interrupted by shutdown")
 
-    async def _settle_safely(self, step: Callable[[Claim], Awaitable[T]], claim: Claim) -> T | None:
-        """Run a settle step, retrying while Redis is away; None if it never got through."""
-        deadline = time.monotonic() + SETTLE_PATIENCE_SECONDS
-        pause = 0.05
-        while True:
-            try:
-                return await step(claim)
-            except (RedisError, OSError) as error:
-                if time.monotonic() + pause > deadline:
-                    log.error("could not settle %s; its claim will expire: %s", claim.id, error)
-                    return None
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
+
+class AckBatcher:
+    """Removes delivered messages in batches: one script call for all acks ready at once.
+
+    Under a burst this turns thousands of round trips into a few dozen; an ack that
+    waits here a little longer only delays cleanup, never a delivery.
+    """
+
+    MAX_BATCH = 512
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pending: list[Claim] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    def add(self, claim: Claim) -> None:
+        self._pending.append(claim)
+        self._idle.clear()
+        self._ready.set()
+
+    async def run(self) -> None:
+        while not (self._closing and not self._pending):
+            await self._ready.wait()
+            self._ready.clear()
+            while self._pending:
+                batch = self._pending[: self.MAX_BATCH]
+                del self._pending[: self.MAX_BATCH]
+                await settle_safely(partial(self.store.ack, batch), f"{len(batch)} acks")
+            self._idle.set()
+
+    async def flushed(self) -> None:
+        """Wait until every ack added so far has been written (or given up on)."""
+        await self._idle.wait()
+
+    async def close(self, task: asyncio.Task[None]) -> None:
+        self._closing = True
+        self._ready.set()
+        await asyncio.wait([task], timeout=SETTLE_PATIENCE_SECONDS + 5)
+
+
+async def settle_safely(step: Callable[[], Awaitable[T]], what: str) -> T | None:
+    """Run a settle step, retrying while Redis is away; None if it never got through."""
+    deadline = time.monotonic() + SETTLE_PATIENCE_SECONDS
+    pause = 0.05
+    while True:
+        try:
+            return await step()
+        except (RedisError, OSError) as error:
+            if time.monotonic() + pause > deadline:
+                log.error("could not settle %s; the claim will expire: %s", what, error)
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _annotate(

@@ -16,12 +16,9 @@ class Keys:
         return "{" + self.prefix + "}"
 
     @property
-    def message_prefix(self) -> str:
-        """Prefix of the per-message hashes; scripts append the message id."""
-        return f"{self.tag}:m:"
-
-    def message(self, message_id: str) -> str:
-        return self.message_prefix + message_id
+    def messages(self) -> str:
+        """Hash: message id to its record (scripts/_record.lua describes the format)."""
+        return f"{self.tag}:messages"
 
     @property
     def due(self) -> str:

@@ -14,7 +14,6 @@ from redis.commands.core import AsyncScript
 from .config import Settings
 from .keys import Keys
 from .records import (
-    STATE_CODES,
     Claim,
     ClaimBatch,
     MessageRecord,
@@ -22,6 +21,8 @@ from .records import (
     Page,
     Stats,
     Summary,
+    base36,
+    decode_record,
 )
 
 SCRIPT_NAMES = (
@@ -80,35 +81,32 @@ class Store:
 
     async def schedule(self, message: NewMessage) -> int:
         """Store a message: 0 if its id exists, 1 if stored, 2 if stored as the earliest."""
-        return int(await self._run("schedule", self._schedule_keys(message), _args(message)))
+        return int(await self._run("schedule", self._schedule_keys, _args(message)))
 
     async def schedule_many(self, messages: Iterable[NewMessage]) -> list[int]:
         """Store many messages in one pipeline (bulk loads and benchmarks)."""
         script = self._scripts["schedule"]
         async with self.redis.pipeline(transaction=False) as pipe:
             for message in messages:
-                await script(keys=self._schedule_keys(message), args=_args(message), client=pipe)
+                await script(keys=self._schedule_keys, args=_args(message), client=pipe)
             return [int(result) for result in await pipe.execute()]
 
-    def _schedule_keys(self, message: NewMessage) -> list[str]:
-        return [self.keys.message(message.id), self.keys.due]
+    @property
+    def _schedule_keys(self) -> list[str]:
+        return [self.keys.messages, self.keys.due]
 
     async def get(self, message_id: str) -> MessageRecord | None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.keys.message(message_id))
+            pipe.hget(self.keys.messages, message_id)
             pipe.zscore(self.keys.due, message_id)
-            fields, next_run = await pipe.execute()
-        if not fields:
-            return None
-        return _record(message_id, fields, next_run)
+            raw, next_run = await pipe.execute()
+        return None if raw is None else decode_record(message_id, raw, next_run)
 
     async def page(self, *, dead: bool, limit: int, after: tuple[int, str] | None) -> Page:
         """One page of pending (or dead) messages in time order, after the cursor entry."""
         score, cursor_id = after if after else ("", "")
         index = self.keys.dead if dead else self.keys.due
-        reply = await self._run(
-            "page", [index], [limit, score, cursor_id, self.keys.message_prefix]
-        )
+        reply = await self._run("page", [index, self.keys.messages], [limit, score, cursor_id])
         rows = [
             Summary(
                 id=_text(reply[i]) or "",
@@ -122,48 +120,48 @@ class Store:
         return Page(rows=rows, total=int(reply[0]))
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
-        keys = [self.keys.message(message_id), self.keys.due, self.keys.inflight, self.keys.dead]
+        keys = [self.keys.messages, self.keys.due, self.keys.inflight, self.keys.dead]
         return bool(await self._run("cancel", keys, [message_id, "1" if dead_only else "0"]))
 
     async def redrive(self, message_id: str) -> int:
         """Make a dead letter due now; returns its due time in ms, 0 if it is not dead."""
-        keys = [self.keys.message(message_id), self.keys.dead, self.keys.due]
+        keys = [self.keys.messages, self.keys.dead, self.keys.due]
         return int(await self._run("redrive", keys, [message_id]))
 
     async def claim(self, *, limit: int, claim_timeout_ms: int) -> ClaimBatch:
-        keys = [self.keys.due, self.keys.inflight]
-        reply = await self._run("claim", keys, [limit, claim_timeout_ms, self.keys.message_prefix])
+        keys = [self.keys.messages, self.keys.due, self.keys.inflight]
+        reply = await self._run("claim", keys, [limit, claim_timeout_ms])
         claims = [_claim(reply[i : i + _CLAIM_FIELDS]) for i in range(2, len(reply), _CLAIM_FIELDS)]
         next_due = int(reply[1])
-        return ClaimBatch(
-            claims, now_ms=int(reply[0]), next_due_ms=None if next_due < 0 else next_due
-        )
+        next_due_ms = None if next_due < 0 else next_due
+        return ClaimBatch(claims, now_ms=int(reply[0]), next_due_ms=next_due_ms)
 
-    async def ack(self, claim: Claim) -> bool:
-        keys = [self.keys.message(claim.id), self.keys.inflight]
-        return bool(await self._run("ack", keys, [claim.id, claim.created_ms]))
+    async def ack(self, claims: Sequence[Claim]) -> int:
+        """Remove delivered messages (one script call for the batch); returns how many."""
+        args: list[Any] = []
+        for claim in claims:
+            args += [claim.id, base36(claim.created_ms)]
+        return int(await self._run("ack", [self.keys.messages, self.keys.inflight], args))
 
     async def retry(self, claim: Claim, *, delay_ms: int, error: str) -> int:
         """Back into the due index after `delay_ms`; returns the new due ms, 0 if stale."""
-        keys = [self.keys.message(claim.id), self.keys.due, self.keys.inflight]
-        args = [claim.id, claim.created_ms, claim.attempt, delay_ms, error]
+        keys = [self.keys.messages, self.keys.due, self.keys.inflight]
+        args = [claim.id, base36(claim.created_ms), claim.attempt, delay_ms, error]
         return int(await self._run("retry", keys, args))
 
     async def dead_letter(self, claim: Claim, *, error: str) -> bool:
-        keys = [self.keys.message(claim.id), self.keys.inflight, self.keys.dead]
-        args = [claim.id, claim.created_ms, claim.attempt, error]
+        keys = [self.keys.messages, self.keys.inflight, self.keys.dead]
+        args = [claim.id, base36(claim.created_ms), claim.attempt, error]
         return bool(await self._run("dead_letter", keys, args))
 
     async def recover_expired(self, *, lease_value: str, limit: int) -> int:
         """Expired claims back to due; -1 when `lease_value` no longer holds the lease."""
-        keys = [self.keys.inflight, self.keys.due, self.keys.lease]
-        args = [lease_value, limit, self.keys.message_prefix]
-        return int(await self._run("recover", keys, args))
+        keys = [self.keys.inflight, self.keys.due, self.keys.lease, self.keys.messages]
+        return int(await self._run("recover", keys, [lease_value, limit]))
 
     async def purge_dead(self, *, lease_value: str, retention_ms: int, limit: int) -> int:
-        keys = [self.keys.dead, self.keys.lease]
-        args = [lease_value, retention_ms, limit, self.keys.message_prefix]
-        return int(await self._run("purge_dead", keys, args))
+        keys = [self.keys.dead, self.keys.lease, self.keys.messages]
+        return int(await self._run("purge_dead", keys, [lease_value, retention_ms, limit]))
 
     async def stats(self) -> Stats:
         reply = await self._run("stats", [self.keys.due, self.keys.inflight, self.keys.dead], [])
@@ -171,27 +169,26 @@ class Store:
 
     async def lease_acquire(self, *, owner: str, ttl_ms: int) -> int:
         """Take or renew the lease; returns the fencing token, 0 when someone else holds it."""
-        return int(
-            await self._run("lease_acquire", [self.keys.lease, self.keys.fence], [owner, ttl_ms])
-        )
+        keys = [self.keys.lease, self.keys.fence]
+        return int(await self._run("lease_acquire", keys, [owner, ttl_ms]))
 
     async def lease_release(self, *, lease_value: str) -> bool:
         return bool(await self._run("lease_release", [self.keys.lease], [lease_value]))
 
 
 def _read_script(name: str) -> str:
-    return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text()
+    """A script's source, with `-- @include NAME` replaced by scripts/_NAME.lua."""
+    folder = resources.files(__package__).joinpath("scripts")
+    lines = folder.joinpath(f"{name}.lua").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("-- @include "):
+            included = line.removeprefix("-- @include ").strip()
+            lines[i] = folder.joinpath(f"_{included}.lua").read_text()
+    return "\n".join(lines) + "\n"
 
 
 def _args(message: NewMessage) -> list[Any]:
-    return [
-        message.id,
-        message.due_ms,
-        message.payload,
-        message.url,
-        message.created_ms,
-        message.trace,
-    ]
+    return [message.id, message.record(), message.due_ms]
 
 
 def _claim(row: Sequence[Any]) -> Claim:
@@ -201,25 +198,6 @@ def _claim(row: Sequence[Any]) -> Claim:
         payload=bytes(row[2]),
         url=_text(row[3]) or "",
         attempt=int(row[4]),
-        created_ms=int(row[5]),
+        created_ms=int(row[5], 36),
         trace=_text(row[6]) or "",
-    )
-
-
-def _record(message_id: str, fields: dict[bytes, bytes], next_run: float | None) -> MessageRecord:
-    def get(name: str) -> str | None:
-        return _text(fields.get(name.encode()))
-
-    dead = get("x")
-    return MessageRecord(
-        id=message_id,
-        state=STATE_CODES.get(get("s") or "p", STATE_CODES["p"]),
-        schedule_ms=int(get("d") or 0),
-        next_run_ms=None if next_run is None else int(next_run),
-        payload=fields.get(b"p", b"null"),
-        url=get("u") or "",
-        attempts=int(get("a") or 0),
-        created_ms=int(get("c") or 0),
-        last_error=get("e") or None,
-        dead_ms=None if dead is None else int(dead),
     )

@@ -1,12 +1,17 @@
---[[ ack: the webhook answered 2xx, so the message is done and removed.
-KEYS[1] message hash   KEYS[2] in-flight set
-ARGV[1] id   ARGV[2] created ms of the claimed message
-Only the same incarnation of the id is removed: if the message was deleted and an
-id re-used while this delivery ran, the new message stays.
-Returns 1 when removed, 0 when the message was already gone or replaced. ]]
-if redis.call('HGET', KEYS[1], 'c') ~= ARGV[2] then
-  return 0
+--[[ ack: webhooks answered 2xx, so these messages are done and removed.
+KEYS[1] messages hash   KEYS[2] in-flight set
+ARGV pairs: id, created token (base 36) of the claimed message (one pair per message)
+Only the same incarnation of an id is removed: if a message was deleted and its id
+re-used while the delivery ran, the new message stays.
+Returns the number removed. ]]
+-- @include record
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  if raw and record_read(raw)[CREATED] == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    removed = removed + 1
+  end
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
-return 1
+return removed
