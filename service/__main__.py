@@ -71,7 +71,7 @@ def serve(settings: Settings) -> None:
         port=settings.api_port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=False,  # nothing reads client addresses; saves a middleware
         server_header=False,
         timeout_graceful_shutdown=5,
     )

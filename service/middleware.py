@@ -68,7 +68,7 @@ class Instrumentation:
             await send(message)
 
         method = scope["method"]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope) if self.tracing.enabled else {}
         with self.tracing.server_span(method, headers) as span:
             try:
                 await self.app(scope, receive, capture)
@@ -89,6 +89,10 @@ class Instrumentation:
 def _route(scope: Scope) -> str:
     route: Any = scope.get("route")
     return str(getattr(route, "path", None) or "unmatched")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -37,7 +37,8 @@ async def require_token(
     auth.check(request, runtime(request).token)
 
 
-def messages(request: Request) -> Messages:
+async def messages(request: Request) -> Messages:
+    # async on purpose: FastAPI runs plain `def` dependencies in a worker thread.
     return runtime(request).messages
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
@@ -44,17 +44,25 @@ SCRIPT_NAMES = (
 _CLAIM_FIELDS = 7
 
 
+# Redis calls are short (no connection is held across a webhook request), so a bounded
+# pool serves any number of deliveries and API requests; callers wait for a free
+# connection instead of failing when all are busy.
+MAX_CONNECTIONS = 128
+
+
 def connect(settings: Settings) -> Redis:
     """A client whose calls fail within a few seconds when Redis is away, never hang."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_dsn(),
+        max_connections=MAX_CONNECTIONS,
+        timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=min(settings.redis_timeout_seconds, 1.0),
         socket_keepalive=True,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        decode_responses=False,
     )
+    return Redis(connection_pool=pool)
 
 
 def _text(value: bytes | str | None) -> str | None:

@@ -18,6 +18,8 @@ from .config import Settings, WebhookTransport
 
 # Only the start of an answer is kept, as the last error of a failed attempt.
 _EXCERPT_BYTES = 256
+# Answers are never decompressed or negotiated, so these would only cost time.
+_SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,11 @@ class AiohttpClient:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookResponse:
         try:
             async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                skip_auto_headers=_SKIP_AUTO_HEADERS,
             ) as response:
                 excerpt = await response.content.read(_EXCERPT_BYTES)
                 return WebhookResponse(
@@ -85,7 +91,7 @@ class HttpxClient:
         if over_aiohttp:
             from httpx_aiohttp import AiohttpTransport
 
-            transport = AiohttpTransport()
+            transport = AiohttpTransport(limits=limits)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             limits=limits,

@@ -1,0 +1,166 @@
+"""What every scenario shares: the scale, Redis, the sink, and how to start the service."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.procs import HOST, PYTHON, TOKEN, Proc, RedisServer, free_port, spawn, wait_http
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big each scenario is; `full` is what the docs report, `quick` is for iterating."""
+
+    name: str
+    create_seconds: int
+    create_warmup_seconds: int
+    create_clients: tuple[int, ...]
+    spread_count: int
+    spread_seconds: float
+    steady_rate: int
+    steady_seconds: float
+    burst_count: int
+    backlog_count: int
+    backlog_wrk_seconds: int
+    replica_count: int
+    replicas: tuple[int, ...]
+    profile_seconds: int
+    transports: tuple[str, ...] = ("httpx", "httpx-aiohttp", "aiohttp")
+
+
+FULL = Scale(
+    "full", 10, 2, (16, 64), 1000, 10.0, 500, 20.0, 10_000, 1_000_000, 8, 10_000, (1, 2, 3), 8
+)
+# Quick leaves out httpx's own transport: at a few hundred deliveries/s it alone
+# would take half the minute.
+QUICK = Scale(
+    "quick",
+    3,
+    0,
+    (16, 64),
+    200,
+    2.0,
+    500,
+    4.0,
+    2_000,
+    50_000,
+    3,
+    2_000,
+    (1, 2),
+    4,
+    ("httpx-aiohttp", "aiohttp"),
+)
+
+DELIVERY_CONCURRENCY = 64
+DEFAULT_TRANSPORT = "aiohttp"
+
+
+class Sink:
+    """Client for the sink process's control paths."""
+
+    def __init__(self, proc: Proc, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/hook"
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/_sink/{path}", timeout=30) as r:
+            return orjson.loads(r.read())
+
+    def count(self) -> int:
+        return int(self._get("count")["count"])
+
+    def records(self) -> dict[str, Any]:
+        return dict(self._get("records"))
+
+    def reset(self) -> None:
+        self._get("reset")
+
+    def wait_for(self, count: int, *, timeout: float) -> bool:
+        """Poll until `count` calls arrived; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= count:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+@dataclass
+class Bench:
+    """One run: its scale, its output folder, and the long-lived Redis and sink."""
+
+    scale: Scale
+    results: Path
+    redis: RedisServer
+    sink: Sink
+
+    def service_env(self, port: int, **overrides: str) -> dict[str, str]:
+        env = {
+            "API_TOKEN": TOKEN,
+            "API_HOST": HOST,
+            "API_PORT": str(port),
+            "REDIS_HOST": HOST,
+            "REDIS_PORT": str(self.redis.port),
+            "DELIVERY_CONCURRENCY": str(DELIVERY_CONCURRENCY),
+            "WEBHOOK_TRANSPORT": DEFAULT_TRANSPORT,
+            "LOG_LEVEL": "WARNING",
+            "LOG_FORMAT": "text",
+            "SHUTDOWN_GRACE_SECONDS": "2",
+        }
+        env.pop("REDIS_URL", None)
+        return {**env, **overrides}
+
+    def start_service(self, name: str = "service", **env: str) -> tuple[Proc, str, float]:
+        """Start `python -m service`; return it, its base URL and seconds until /health was 200."""
+        port = free_port()
+        workdir = self.results / "cwd"  # an empty cwd, so no stray .env is read
+        workdir.mkdir(exist_ok=True)
+        proc = spawn(
+            f"{name}-{port}",
+            [PYTHON, "-m", "service"],
+            logdir=self.results,
+            env=self.service_env(port, **env),
+            cwd=workdir,
+        )
+        base = f"http://{HOST}:{port}"
+        try:
+            ready = wait_http(f"{base}/health", proc=proc, timeout=60)
+        except BaseException:
+            proc.stop()
+            raise
+        return proc, base, ready
+
+    @contextlib.contextmanager
+    def service(self, name: str = "service", **env: str) -> Iterator[tuple[Proc, str, float]]:
+        proc, base, ready = self.start_service(name, **env)
+        try:
+            yield proc, base, ready
+        finally:
+            proc.stop()
+
+    @contextlib.contextmanager
+    def services(self, count: int, **env: str) -> Iterator[list[tuple[Proc, str, float]]]:
+        started: list[tuple[Proc, str, float]] = []
+        try:
+            for i in range(count):
+                started.append(self.start_service(f"replica{i + 1}", **env))
+            yield started
+        finally:
+            for proc, _, _ in started:
+                proc.stop()
+
+    def fresh(self) -> None:
+        """An empty Redis and an empty sink record, between scenarios."""
+        self.redis.flush()
+        self.sink.reset()

@@ -1,0 +1,120 @@
+"""Putting messages into the service: through POST /messages, or in bulk through the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.procs import TOKEN
+
+RETRIES = 3
+
+
+@dataclass
+class LoadResult:
+    """How a load went: answers by status, per-request latency, wall time."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    retried: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get(200, 0) + self.statuses.get(201, 0)
+
+
+async def post_messages(
+    base_url: str, messages: Sequence[dict[str, Any]], *, concurrency: int = 64
+) -> LoadResult:
+    """POST every message with `concurrency` workers, in order of the list."""
+    result = LoadResult()
+    items = iter(messages)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def send(data: bytes) -> int:
+            start = time.perf_counter()
+            async with session.post(f"{base_url}/messages", data=data, headers=headers) as resp:
+                await resp.read()
+            result.latencies.append(time.perf_counter() - start)
+            return resp.status
+
+        async def worker() -> None:
+            for body in items:
+                data = orjson.dumps(body)
+                status = await send(data)
+                for attempt in range(RETRIES):  # as a client would: 5xx is worth a retry
+                    if status < 500:
+                        break
+                    result.retried[status] += 1
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    status = await send(data)
+                result.statuses[status] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+async def get_latencies(url: str, *, count: int) -> tuple[list[float], int]:
+    """GET `url` `count` times in a row; return the latencies and the last status."""
+    latencies, status = [], 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for _ in range(count):
+            start = time.perf_counter()
+            async with session.get(url, headers=headers) as resp:
+                await resp.read()
+                status = resp.status
+            latencies.append(time.perf_counter() - start)
+    return latencies, status
+
+
+async def store_messages(
+    redis_port: int, *, prefix: str, count: int, due_ms: int, webhook_url: str, chunk: int = 10_000
+) -> float:
+    """Write `count` messages through the service's own store (one pipeline per chunk).
+
+    Returns the seconds it took. This is the bulk path for the backlog scenario,
+    where a million POSTs would take longer than the rest of the suite.
+    """
+    from redis.asyncio import Redis
+
+    from bench.messages import payload
+    from service.keys import Keys
+    from service.records import NewMessage
+    from service.store import Store
+
+    redis = Redis(host="127.0.0.1", port=redis_port, socket_timeout=120)
+    store = Store(redis, Keys())
+    now_ms = int(time.time() * 1000)
+    start = time.perf_counter()
+    try:
+        for first in range(0, count, chunk):
+            batch = [
+                NewMessage(
+                    id=f"{prefix}-{i}",
+                    due_ms=due_ms + i,
+                    payload=orjson.dumps(payload(i)),
+                    url=webhook_url,
+                    created_ms=now_ms,
+                )
+                for i in range(first, min(first + chunk, count))
+            ]
+            results = await store.schedule_many(batch)
+            if min(results) < 1:
+                raise RuntimeError("the store refused part of the backlog (duplicate ids?)")
+    finally:
+        await redis.aclose()
+    return time.perf_counter() - start

@@ -1,0 +1,82 @@
+"""Backlog: a large number of pending messages; memory, start-up, listing and POST latency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bench import wrk
+from bench.context import Bench
+from bench.loader import get_latencies, store_messages
+from bench.messages import iso_ms, run_prefix
+from bench.procs import TOKEN
+from bench.scenarios.create import SCRIPT, redactions
+from bench.stats import summary_ms
+
+LIST_REQUESTS = 30
+WRK_CLIENTS = 16
+FAR_FUTURE_DAYS = 365
+
+
+def run(bench: Bench) -> dict[str, Any]:
+    count = bench.scale.backlog_count
+    bench.fresh()
+    empty = _measure(bench, "empty")
+    bench.fresh()
+    baseline = bench.redis.used_memory()
+    due_ms = int((time.time() + FAR_FUTURE_DAYS * 86400) * 1000)
+    load_seconds = asyncio.run(
+        store_messages(
+            bench.redis.port,
+            prefix=run_prefix("backlog"),
+            count=count,
+            due_ms=due_ms,
+            webhook_url=bench.sink.url,
+        )
+    )
+    loaded = bench.redis.used_memory()
+    full = _measure(bench, "full")
+    return {
+        "count": count,
+        "payload_bytes": 100,
+        "load": {
+            "seconds": round(load_seconds, 2),
+            "per_second": round(count / load_seconds),
+            "how": "Store.schedule_many, one pipeline per 10,000 messages",
+        },
+        "redis_used_memory_before": baseline,
+        "redis_used_memory_after": loaded,
+        "redis_bytes_per_message": round((loaded - baseline) / count, 1),
+        "empty": empty,
+        "full": full,
+        "post_p99_ratio_full_to_empty": round(full["post"]["p99_ms"] / empty["post"]["p99_ms"], 3),
+    }
+
+
+def _measure(bench: Bench, label: str) -> dict[str, Any]:
+    """Start a service on the store as it is; time readiness, listing and POSTs."""
+    with bench.service(f"backlog-{label}") as (proc, base, ready):
+        listing, status = asyncio.run(
+            get_latencies(f"{base}/messages?limit=100", count=LIST_REQUESTS)
+        )
+        due = iso_ms(time.time() + FAR_FUTURE_DAYS * 86400)
+        cmd = wrk.command(
+            f"{base}/messages",
+            script=SCRIPT,
+            clients=WRK_CLIENTS,
+            seconds=bench.scale.backlog_wrk_seconds,
+            args=[TOKEN, bench.sink.url, due, run_prefix("backlog-post")],
+        )
+        post = wrk.run(cmd, server_pids=[proc.pid, bench.redis.proc.pid])
+        post["command"] = wrk.shown(cmd, redact=redactions(bench, base, cmd))
+    return {
+        "ready_seconds": round(ready, 3),
+        "list_first_page": {
+            **summary_ms(listing),
+            "requests": LIST_REQUESTS,
+            "status": status,
+            "url": "GET /messages?limit=100",
+        },
+        "post": post,
+    }

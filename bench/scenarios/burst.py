@@ -1,0 +1,99 @@
+"""Burst: N messages due at one instant, per delivery transport, beside bare client loops."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from bench import delivery
+from bench.context import DELIVERY_CONCURRENCY, Bench
+from bench.messages import message, run_prefix
+from bench.procs import PYTHON, cpu_seconds, run_measured
+from bench.stats import ratio
+
+
+def run(bench: Bench) -> dict[str, Any]:
+    count = bench.scale.burst_count
+    out: dict[str, Any] = {
+        "count": count,
+        "concurrency": DELIVERY_CONCURRENCY,
+        "bare": {},
+        "service": {},
+    }
+    for transport in bench.scale.transports:  # each pair back to back, so drift hits both
+        out["bare"][transport] = bare_loop(bench, transport, count)
+        figures = service_burst(bench, count, WEBHOOK_TRANSPORT=transport)
+        bare_rate = out["bare"][transport]["per_second"]
+        figures["ratio_to_bare_same_client"] = ratio(figures["deliveries_per_second"], bare_rate)
+        out["service"][transport] = figures
+    return out
+
+
+def bare_loop(bench: Bench, transport: str, count: int) -> dict[str, Any]:
+    """The ceiling: a bare async loop POSTing the same bodies to the same sink."""
+    bench.sink.reset()
+    cmd = [
+        PYTHON,
+        "-m",
+        "bench.client",
+        "--transport",
+        transport,
+        "--url",
+        bench.sink.url,
+        "--count",
+        str(count),
+        "--concurrency",
+        str(DELIVERY_CONCURRENCY),
+        "--prefix",
+        run_prefix("bare"),
+    ]
+    text, wall, cpu = run_measured(cmd, timeout=180)
+    line = text.strip().splitlines()[-1]
+    figures: dict[str, Any] = orjson.loads(line)
+    figures["client_cpu_cores"] = round(cpu / wall, 2)
+    figures["received_by_sink"] = bench.sink.count()
+    shown = ["python", *cmd[1:-2]]  # without the throwaway id prefix
+    figures["command"] = " ".join(shown).replace(bench.sink.url, "http://127.0.0.1:$SINK_PORT/hook")
+    return figures
+
+
+def service_burst(
+    bench: Bench,
+    count: int,
+    *,
+    name: str = "service",
+    **env: str,
+) -> dict[str, Any]:
+    """Schedule `count` messages due at one instant through one service; measure delivery."""
+    bench.fresh()
+    with bench.service(name, **env) as (proc, base, _):
+        return burst_through(bench, [(proc.pid, base)], count, env)
+
+
+def burst_through(
+    bench: Bench, services: list[tuple[int, str]], count: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Load through the first service, then wait until every message reached the sink."""
+    prefix = run_prefix("burst")
+    at = time.time() + delivery.lead_seconds(count)
+    messages = [message(f"{prefix}-{i}", at, bench.sink.url, i) for i in range(count)]
+    load = delivery.schedule(bench, services[0][1], messages)
+    due = {m["id"]: at for m in messages}
+    pids = [pid for pid, _ in services] + [bench.redis.proc.pid]
+    time.sleep(max(0.0, at - time.time()))
+    cpu_before = [cpu_seconds(pid) for pid in pids]
+    bench.sink.wait_for(count, timeout=60)
+    cpu_after = [cpu_seconds(pid) for pid in pids]
+    window = max(time.time() - at, 1e-9)
+    figures = delivery.collect(bench, due, timeout=1)
+    last = figures["last_arrival_unix"] or time.time()
+    used = [round((a - b) / window, 2) for a, b in zip(cpu_after, cpu_before, strict=True)]
+    figures["cpu_cores_while_delivering"] = {"service": used[:-1], "redis": used[-1]}
+    figures["load"] = load
+    figures["load_finished_before_due"] = load["finished_unix"] < at
+    figures["seconds_to_last"] = round(last - at, 3)
+    figures["deliveries_per_second"] = round(figures["delivered"] / max(last - at, 1e-9), 1)
+    figures["settings"] = {k: v for k, v in env.items()}
+    return figures
