@@ -73,6 +73,9 @@ class Dispatcher:
         acks = asyncio.create_task(self.acks.run(), name="acks")
         try:
             await self._claim_loop()
+            # Deliveries still running (a drain) settle through the batcher: keep it open.
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
         finally:
             await self.acks.close(acks)
 
@@ -85,9 +88,9 @@ class Dispatcher:
                 continue
             try:
                 batch = await self.store.claim(limit=free, claim_timeout_ms=self.claim_timeout_ms)
-            except (RedisError, OSError) as error:
+            except Exception as error:  # the loop must outlive any failure; Redis ones expected
                 self.metrics.redis_up.set(0)
-                log.warning("claim failed, retrying in %.2fs: %s", pause, error)
+                log.warning("claim failed, retrying in %.2fs: %r", pause, error)
                 await self._sleep(pause)
                 pause = min(pause * 2, 5.0)
                 continue

@@ -72,6 +72,8 @@ class Housekeeper:
                 await job(self.lease.value)
             except (RedisError, OSError) as error:
                 log.warning("housekeeping job %s failed: %s", job.__name__, error)
+            except Exception:  # a bug in one job must not stop the others
+                log.exception("housekeeping job %s failed", job.__name__)
 
     async def recover_expired_claims(self, lease_value: str) -> None:
         """Claims whose replica died or hung go back to the due index."""

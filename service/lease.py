@@ -57,9 +57,14 @@ class Lease:
         asked = time.monotonic()
         try:
             fence = await self.store.lease_acquire(owner=self.owner, ttl_ms=int(self.ttl * 1000))
-        except (RedisError, OSError) as error:
+        except Exception as error:  # the loop must outlive any failure; Redis ones expected
             if self.held:
-                log.warning("lease renewal failed, trusting it a little longer: %s", error)
+                log.warning("lease renewal failed, trusting it a little longer: %r", error)
+            return
+        if not self._running:
+            # release() ran while this bid was in flight: give back what it may have won.
+            if fence:
+                await self._give_back(f"{self.owner}:{fence}")
             return
         if fence and fence != self.fence:
             log.info("took the housekeeping lease", extra={"fence": fence})
@@ -75,8 +80,11 @@ class Lease:
             return
         value, self.fence, self._trusted_until = self.value, 0, 0.0
         self.metrics.leader.set(0)
+        await self._give_back(value)
+
+    async def _give_back(self, value: str) -> None:
         try:
-            await self.store.lease_release(lease_value=value)
-            log.info("released the housekeeping lease")
+            if await self.store.lease_release(lease_value=value):
+                log.info("released the housekeeping lease")
         except (RedisError, OSError) as error:
             log.warning("could not release the lease; it expires by itself: %s", error)

@@ -123,10 +123,13 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
-@probes.get("/livez")
-async def livez() -> dict[str, str]:
-    """Liveness: 200 while the process serves requests, whatever Redis does. No auth."""
-    return {"status": "alive"}
+@probes.get("/livez", responses={503: {"description": "A background loop has stopped."}})
+async def livez(request: Request) -> JSONResponse:
+    """Liveness: 200 while the process and its loops run, whatever Redis does. No auth."""
+    stopped = runtime(request).stopped_loops
+    if stopped:
+        return JSONResponse({"status": "dead", "stoppedLoops": stopped}, status_code=503)
+    return JSONResponse({"status": "alive"})
 
 
 @probes.get(

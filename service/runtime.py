@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -73,8 +74,24 @@ class Runtime:
             ("lease", self.lease.run()),
             ("housekeeping", self.housekeeper.run()),
         ):
-            self._tasks.append(asyncio.create_task(job, name=name))
+            task = asyncio.create_task(job, name=name)
+            task.add_done_callback(self._task_ended)
+            self._tasks.append(task)
+        # Everything loaded so far lives as long as the process: keeping it out of the
+        # collector's reach makes full collections shorter, so deliveries stall less.
+        gc.freeze()
         log.info("started", extra={"version": self.version})
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("the %s loop died", task.get_name(), exc_info=task.exception())
+
+    @property
+    def stopped_loops(self) -> list[str]:
+        """Background loops that ended outside a shutdown: liveness fails so the pod restarts."""
+        if self.draining:
+            return []
+        return [task.get_name() for task in self._tasks if task.done()]
 
     @property
     def is_leader(self) -> bool:

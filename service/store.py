@@ -62,7 +62,25 @@ def connect(settings: Settings) -> Redis:
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
     )
+    pool.connection_class = _reset_safe(pool.connection_class)
     return Redis(connection_pool=pool)
+
+
+class _ResetSafe:
+    """Under uvloop, writing to a connection the peer has reset raises RuntimeError
+    ("the handler is closed") where redis-py expects OSError; as an OSError it becomes
+    a ConnectionError, so the client reconnects and callers see a Redis error."""
+
+    async def _send_packed_command(self, command: Iterable[bytes]) -> None:
+        try:
+            await super()._send_packed_command(command)  # type: ignore[misc]
+        except RuntimeError as error:
+            raise ConnectionResetError(str(error)) from error
+
+
+def _reset_safe(connection_class: type[Any]) -> type[Any]:
+    """The pool's connection class (plain, TLS or Unix socket) with _ResetSafe mixed in."""
+    return type(f"ResetSafe{connection_class.__name__}", (_ResetSafe, connection_class), {})
 
 
 def _text(value: bytes | str | None) -> str | None:
