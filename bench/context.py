@@ -37,7 +37,7 @@ class Scale:
 
 
 FULL = Scale(
-    "full", 10, 2, (16, 64), 1000, 10.0, 500, 20.0, 10_000, 1_000_000, 8, 10_000, (1, 2, 3), 8
+    "full", 10, 2, (16, 32, 64), 1000, 10.0, 500, 20.0, 10_000, 1_000_000, 8, 10_000, (1, 2, 3), 8
 )
 # Quick leaves out httpx's own transport: at a few hundred deliveries/s it alone
 # would take half the minute.
