@@ -59,7 +59,11 @@ class Dispatcher:
         secret = settings.webhook_signing_secret
         self.signing_key = decode_secret(secret.get_secret_value()) if secret else None
         self.user_agent = f"scheduler-api/{__version__}"
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._inbox: asyncio.Queue[Claim] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._busy = 0  # claims handed to workers and not yet settled
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._next_due_ms = math.inf
@@ -69,20 +73,26 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Claim and deliver until stop_claiming() is called."""
+        """Claim and deliver until stop_claiming() is called, then until all is settled."""
         acks = asyncio.create_task(self.acks.run(), name="acks")
+        # Long-lived workers, one per slot: cheaper than a task per delivery in a burst.
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"delivery-{n}") for n in range(self.concurrency)
+        ]
         try:
             await self._claim_loop()
             # Deliveries still running (a drain) settle through the batcher: keep it open.
-            while self._tasks:
-                await asyncio.wait(set(self._tasks))
+            await self._settled.wait()
         finally:
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
             await self.acks.close(acks)
 
     async def _claim_loop(self) -> None:
         pause = 0.05
         while self._claiming:
-            free = self.concurrency - len(self._tasks)
+            free = self.concurrency - self._busy
             if free <= 0:
                 await self._wait_for_slots()
                 continue
@@ -97,7 +107,7 @@ class Dispatcher:
             self.metrics.redis_up.set(1)
             pause = 0.05
             for claim in batch.claims:
-                self._start(claim)
+                self._hand_over(claim)
             if len(batch.claims) == free:
                 await self._wait_for_slots()
             else:
@@ -116,24 +126,51 @@ class Dispatcher:
     async def drain(self, grace: float) -> None:
         """Let in-flight deliveries finish for `grace` seconds, then hand the rest back."""
         self.stop_claiming()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        unfinished = set(self._tasks)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            log.warning("returned %d unfinished deliveries to the schedule", len(unfinished))
-            await asyncio.wait(unfinished, timeout=5.0)
+        try:
+            await asyncio.wait_for(self._settled.wait(), grace)
+        except TimeoutError:
+            log.warning("returning %d unfinished deliveries to the schedule", self._busy)
+            await self._hand_back_all()
         await self.acks.flushed()
+
+    async def _hand_back_all(self) -> None:
+        while not self._inbox.empty():
+            claim = self._inbox.get_nowait()
+            await settle_safely(partial(self._hand_back, claim), claim.id)
+            self._settled_one()
+        for worker in self._workers:
+            worker.cancel()  # a worker mid-delivery hands its claim back as it stops
+        await asyncio.wait_for(self._settled.wait(), 5.0)
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return self._busy
+
+    def _hand_over(self, claim: Claim) -> None:
+        self._busy += 1
+        self._settled.clear()
+        self._inbox.put_nowait(claim)
+
+    def _settled_one(self) -> None:
+        self._busy -= 1
+        self._slot_freed.set()
+        if self._busy == 0:
+            self._settled.set()
+
+    async def _work(self) -> None:
+        while True:
+            claim = await self._inbox.get()
+            try:
+                await self._deliver(claim)
+            except Exception:  # a bug in one delivery must not take the worker down
+                log.exception("delivery of %s failed", claim.id)
+            finally:
+                self._settled_one()
 
     async def _wait_for_slots(self) -> None:
         # Wait for a quarter of the slots so claims come in batches, not one by one.
         wanted = max(1, self.concurrency // 4)
-        while self._claiming and self.concurrency - len(self._tasks) < wanted and self._tasks:
+        while self._claiming and self.concurrency - self._busy < wanted and self._busy:
             self._slot_freed.clear()
             await self._slot_freed.wait()
 
@@ -156,17 +193,6 @@ class Dispatcher:
         finally:
             alarm.cancel()
 
-    def _start(self, claim: Claim) -> None:
-        task = asyncio.create_task(self._deliver(claim))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._slot_freed.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("delivery task failed", exc_info=task.exception())
-
     # -- one attempt ----------------------------------------------------------------
 
     async def _deliver(self, claim: Claim) -> None:
@@ -183,7 +209,7 @@ class Dispatcher:
             # Shutdown ran out of grace: hand the message back so another replica sends it.
             await settle_safely(lambda: self._hand_back(claim), claim.id)
             raise
-        self.metrics.attempts.labels(outcome.status_class).inc()
+        self.metrics.status_classes[outcome.status_class].inc()
         self.metrics.webhook_duration.observe(duration)
         verdict = await self._settle(claim, outcome)
         _log_attempt(claim, answer, outcome, verdict, duration, lateness, traceparent)
@@ -223,7 +249,7 @@ class Dispatcher:
     async def _settle(self, claim: Claim, outcome: Outcome) -> str:
         if outcome.verdict is Verdict.DELIVERED:
             self.acks.add(claim)
-            self.metrics.deliveries.labels("delivered").inc()
+            self.metrics.outcomes["delivered"].inc()
             return "delivered"
         if outcome.verdict is Verdict.RETRY and claim.attempt < self.max_attempts:
             delay = self.backoff.delay(claim.attempt, retry_after=outcome.retry_after)
@@ -233,13 +259,13 @@ class Dispatcher:
             )
             if due:
                 self.notify(due)
-            self.metrics.deliveries.labels("retried").inc()
+            self.metrics.outcomes["retried"].inc()
             return "retried"
         error = outcome.error
         if outcome.verdict is Verdict.RETRY:
             error = f"gave up after {claim.attempt} attempts; last: {error}"
         await settle_safely(lambda: self.store.dead_letter(claim, error=error), claim.id)
-        self.metrics.deliveries.labels("dead_lettered").inc()
+        self.metrics.outcomes["dead_lettered"].inc()
         return "dead_lettered"
 
     async def _hand_back(self, claim: Claim) -> int:

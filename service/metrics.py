@@ -19,6 +19,7 @@ LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 )  # fmt: skip
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "invalid", "timeout", "connection_error")
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -96,12 +97,21 @@ class Metrics:
         )
         self.cluster = ClusterStats()
         r.register(self.cluster)
-        # Series exist at zero from the start, so increase() sees their first event.
-        for outcome in ("delivered", "retried", "dead_lettered"):
-            self.deliveries.labels(outcome)
-        for status in ("2xx", "3xx", "4xx", "5xx", "timeout", "connection_error"):
-            self.attempts.labels(status)
-
-
-def status_class(status: int) -> str:
-    return f"{status // 100}xx"
+        # Series exist at zero from the start, so increase() sees their first event; the
+        # children are kept so the delivery path skips the label lookup.
+        self.outcomes = {
+            o: self.deliveries.labels(o) for o in ("delivered", "retried", "dead_lettered")
+        }
+        self.status_classes = {
+            status: self.attempts.labels(status)
+            for status in (
+                "1xx",
+                "2xx",
+                "3xx",
+                "4xx",
+                "5xx",
+                "invalid",
+                "timeout",
+                "connection_error",
+            )
+        }

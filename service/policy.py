@@ -34,7 +34,8 @@ def judge(answer: WebhookResponse | WebhookError) -> Outcome:
     if isinstance(answer, WebhookError):
         return Outcome(Verdict.RETRY, answer.kind, f"{answer.kind}: {answer.message}")
     status = answer.status
-    status_class = f"{status // 100}xx"
+    # A status outside 100-599 is a broken receiver: retried like a 5xx, counted apart.
+    status_class = f"{status // 100}xx" if 100 <= status < 600 else "invalid"
     if 200 <= status < 300:
         return Outcome(Verdict.DELIVERED, status_class)
     error = f"HTTP {status}: {answer.excerpt.strip()[:200]}".rstrip(": ")

@@ -18,8 +18,6 @@ from .config import Settings, WebhookTransport
 
 # Only the start of an answer is kept, as the last error of a failed attempt.
 _EXCERPT_BYTES = 256
-# Answers are never decompressed or negotiated, so these would only cost time.
-_SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,6 @@ class AiohttpClient:
                 data=body,
                 headers=headers,
                 allow_redirects=False,
-                skip_auto_headers=_SKIP_AUTO_HEADERS,
             ) as response:
                 excerpt = await response.content.read(_EXCERPT_BYTES)
                 return WebhookResponse(

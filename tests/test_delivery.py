@@ -128,7 +128,7 @@ class TestRetries:
         first, second = sink.wait_for(2)
         assert second.at - first.at >= 1.0
 
-    @pytest.mark.parametrize("path", ["/status/500", "/status/408", "/status/429"])
+    @pytest.mark.parametrize("path", ["/status/500", "/status/408", "/status/429", "/status/999"])
     def test_retryable_answers_are_retried_up_to_the_limit(
         self, api: TestClient, sink: Sink, path: str
     ) -> None:
