@@ -32,3 +32,23 @@ def _ms(value: float) -> float:
 def ratio(value: float, ceiling: float) -> float:
     """value / ceiling, rounded; NaN when the ceiling is zero or missing."""
     return round(value / ceiling, 3) if ceiling else math.nan
+
+
+def histogram_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """Prometheus's estimate of a quantile from cumulative `(le, count)` buckets.
+
+    Linear interpolation inside the bucket that holds the rank, as `histogram_quantile`
+    does, so the figure is what a dashboard on the service's own metric would show.
+    """
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] == 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if le == float("inf"):
+                return lower_le
+            return lower_le + (le - lower_le) * (rank - lower_count) / (count - lower_count)
+        lower_le, lower_count = le, count
+    return None
