@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -252,3 +253,19 @@ class TestReading:
         assert all(field.get("description") for field in request["properties"].values())
         assert request["examples"][0]["id"] == "unique-message-id"
         assert api.get("/docs").status_code == 200
+
+
+def test_liveness_fails_once_a_background_loop_has_stopped(api: TestClient) -> None:
+    assert api.get("/livez").json() == {"status": "alive"}
+    runtime = api.app.state.runtime  # type: ignore[attr-defined]
+
+    async def stop_the_lease_loop() -> None:
+        lease_loop = next(task for task in runtime._tasks if task.get_name() == "lease")
+        lease_loop.cancel()
+        await asyncio.sleep(0.01)
+
+    api.portal.call(stop_the_lease_loop)  # type: ignore[union-attr]
+    response = api.get("/livez")
+    assert response.status_code == 503
+    assert response.json()["stoppedLoops"] == ["lease"]
+    assert api.get("/health").status_code == 200  # readiness is about Redis, not loops

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH, message
+from tests.support.polling import wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Sink
 
@@ -26,15 +27,6 @@ def at(seconds_from_now: float) -> str:
 def post(api: TestClient, body: dict[str, Any]) -> None:
     response = api.post("/messages", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def gone(api: TestClient, message_id: str) -> bool:

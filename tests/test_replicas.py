@@ -33,6 +33,7 @@ from service.records import NewMessage
 from service.store import Store
 from tests.support.async_sink import AsyncSink
 from tests.support.chaos_proxy import ChaosProxy
+from tests.support.polling import wait_until
 from tests.support.processes import AUTH, Fleet, Replica
 from tests.support.redis_server import RedisServer
 
@@ -93,15 +94,6 @@ def report(test: str, **figures: Any) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as out:
         out.write(json.dumps({**line, "command": COMMAND}) + "\n")
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def seed(url: str, ids: list[str], webhook: str, *, due_ms: Callable[[int], int]) -> None:

@@ -23,19 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.app import create_app
 from service.telemetry import Tracing
 from tests.conftest import AUTH, message
+from tests.support.polling import wait_until
 from tests.support.sink import Sink
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_TRACEPARENT = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def samples(api: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
