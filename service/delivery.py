@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, StatusCode
 from redis.exceptions import RedisError
 
 from . import __version__
+from .cancellation import reraise_if_cancelling
 from .config import Settings
 from .metrics import Metrics
 from .policy import Backoff, Outcome, Verdict, judge
@@ -92,6 +93,7 @@ class Dispatcher:
     async def _claim_loop(self) -> None:
         pause = 0.05
         while self._claiming:
+            reraise_if_cancelling()
             free = self.concurrency - self._busy
             if free <= 0:
                 await self._wait_for_slots()
@@ -99,6 +101,7 @@ class Dispatcher:
             try:
                 batch = await self.store.claim(limit=free, claim_timeout_ms=self.claim_timeout_ms)
             except Exception as error:  # the loop must outlive any failure; Redis ones expected
+                reraise_if_cancelling()
                 self.metrics.redis_up.set(0)
                 log.warning("claim failed, retrying in %.2fs: %r", pause, error)
                 await self._sleep(pause)
@@ -163,6 +166,7 @@ class Dispatcher:
             try:
                 await self._deliver(claim)
             except Exception:  # a bug in one delivery must not take the worker down
+                reraise_if_cancelling()
                 log.exception("delivery of %s failed", claim.id)
             finally:
                 self._settled_one()
@@ -322,6 +326,7 @@ async def settle_safely(step: Callable[[], Awaitable[T]], what: str) -> T | None
         try:
             return await step()
         except (RedisError, OSError) as error:
+            reraise_if_cancelling()
             if time.monotonic() + pause > deadline:
                 log.error("could not settle %s; the claim will expire: %s", what, error)
                 return None

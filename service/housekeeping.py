@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import schedule
 from redis.exceptions import RedisError
 
+from .cancellation import reraise_if_cancelling
 from .config import Settings
 from .lease import Lease
 from .metrics import Metrics
@@ -47,6 +48,7 @@ class Housekeeper:
     async def run(self) -> None:
         leading = False
         while self._running:
+            reraise_if_cancelling()
             if self.lease.held:
                 if not leading:
                     # A new holder does every duty at once instead of waiting a period.
@@ -71,8 +73,10 @@ class Housekeeper:
             try:
                 await job(self.lease.value)
             except (RedisError, OSError) as error:
+                reraise_if_cancelling()
                 log.warning("housekeeping job %s failed: %s", job.__name__, error)
             except Exception:  # a bug in one job must not stop the others
+                reraise_if_cancelling()
                 log.exception("housekeeping job %s failed", job.__name__)
 
     async def recover_expired_claims(self, lease_value: str) -> None:

@@ -9,6 +9,7 @@ import uuid
 
 from redis.exceptions import RedisError
 
+from .cancellation import reraise_if_cancelling
 from .metrics import Metrics
 from .store import Store
 
@@ -45,6 +46,7 @@ class Lease:
     async def run(self) -> None:
         """Renew every third of the TTL while held; contend every 200 ms while not."""
         while self._running:
+            reraise_if_cancelling()
             await self._attempt()
             self.metrics.leader.set(1 if self.held else 0)
             if self.held:
@@ -58,6 +60,7 @@ class Lease:
         try:
             fence = await self.store.lease_acquire(owner=self.owner, ttl_ms=int(self.ttl * 1000))
         except Exception as error:  # the loop must outlive any failure; Redis ones expected
+            reraise_if_cancelling()
             if self.held:
                 log.warning("lease renewal failed, trusting it a little longer: %r", error)
             return

@@ -42,7 +42,7 @@ class Messages:
         message = NewMessage(
             id=request.id,
             due_ms=request.due_ms(),
-            payload=request.body(),
+            payload=request.payload,
             url=request.webhookUrl,
             created_ms=int(time.time() * 1000),
             trace=self.tracing.current_traceparent(),

@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_ID_LENGTH = 256
 MAX_URL_LENGTH = 2048
@@ -28,6 +36,23 @@ def iso(ms: int) -> str:
     """Milliseconds since the epoch as ISO-8601 UTC with a `Z`."""
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _json_body(value: Any) -> bytes:
+    """Any JSON value, encoded once, here, as the webhook's body (compact, UTF-8).
+
+    The standard encoder keeps integers of any size exact; `allow_nan=False` refuses the
+    NaN and Infinity that Python's JSON parser lets through, so the body is strict JSON.
+    """
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        raise ValueError("must be strict JSON: NaN and Infinity are not allowed") from None
+    return text.encode()
+
+
+# Validated into its encoded bytes; documented as what it is on the wire: any JSON value.
+JsonBody = Annotated[bytes, PlainValidator(_json_body), WithJsonSchema({})]
 
 
 class ScheduleRequest(BaseModel):
@@ -54,7 +79,7 @@ class ScheduleRequest(BaseModel):
         ),
     ]
     payload: Annotated[
-        JsonValue,
+        JsonBody,
         Field(
             description="Any JSON value; POSTed as the webhook's JSON body.",
             examples=[{"data": "your webhook payload"}],
@@ -70,21 +95,6 @@ class ScheduleRequest(BaseModel):
             examples=["https://your-webhook-endpoint.com"],
         ),
     ]
-
-    @field_validator("payload")
-    @classmethod
-    def _strict_json(cls, value: JsonValue) -> JsonValue:
-        # Python's JSON parser lets NaN and Infinity through; the webhook body must be
-        # strict JSON, and integers of any size must survive unchanged.
-        try:
-            json.dumps(value, allow_nan=False)
-        except ValueError:
-            raise ValueError("must be strict JSON: NaN and Infinity are not allowed") from None
-        return value
-
-    def body(self) -> bytes:
-        """The payload as the webhook's JSON body (compact, UTF-8)."""
-        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
     @field_validator("id")
     @classmethod

@@ -262,7 +262,7 @@ def test_liveness_fails_once_a_background_loop_has_stopped(api: TestClient) -> N
     async def stop_the_lease_loop() -> None:
         lease_loop = next(task for task in runtime._tasks if task.get_name() == "lease")
         lease_loop.cancel()
-        await asyncio.sleep(0.01)
+        await asyncio.wait([lease_loop], timeout=5)
 
     api.portal.call(stop_the_lease_loop)  # type: ignore[union-attr]
     response = api.get("/livez")
