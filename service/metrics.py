@@ -62,7 +62,7 @@ class Metrics:
         )
         self.attempts = Counter(
             "scheduler_delivery_attempts",
-            "Webhook requests by answer: 2xx, 3xx, 4xx, 5xx, timeout, connection_error.",
+            "Webhook requests by answer: 1xx-5xx, invalid, timeout, connection_error.",
             ["status_class"],
             registry=r,
         )
@@ -102,16 +102,4 @@ class Metrics:
         self.outcomes = {
             o: self.deliveries.labels(o) for o in ("delivered", "retried", "dead_lettered")
         }
-        self.status_classes = {
-            status: self.attempts.labels(status)
-            for status in (
-                "1xx",
-                "2xx",
-                "3xx",
-                "4xx",
-                "5xx",
-                "invalid",
-                "timeout",
-                "connection_error",
-            )
-        }
+        self.status_classes = {status: self.attempts.labels(status) for status in STATUS_CLASSES}
