@@ -98,6 +98,9 @@ class Dispatcher:
             if free <= 0:
                 await self._wait_for_slots()
                 continue
+            # Cleared before the claim, not before the sleep: a message scheduled while the
+            # claim is on its way must still cut the coming sleep short.
+            self._wake.clear()
             try:
                 batch = await self.store.claim(limit=free, claim_timeout_ms=self.claim_timeout_ms)
             except Exception as error:  # the loop must outlive any failure; Redis ones expected
@@ -188,9 +191,8 @@ class Dispatcher:
 
     async def _sleep(self, delay: float) -> None:
         """Sleep for `delay` seconds or until notify() or stop_claiming() wakes the loop."""
-        if delay <= 0:
+        if delay <= 0 or self._wake.is_set():
             return
-        self._wake.clear()
         alarm = asyncio.get_running_loop().call_later(delay, self._wake.set)
         try:
             await self._wake.wait()
