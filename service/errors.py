@@ -6,10 +6,11 @@
     +-- Conflict              409  a message with this id exists
     +-- PayloadTooLarge       413  body over MAX_PAYLOAD_BYTES
     +-- BadRequest            422  input that passed parsing but makes no sense
-    +-- Unavailable           503  Redis unreachable, or the replica is draining
+    +-- Unavailable           503  Redis unreachable or too slow to answer
 
-Redis connection errors and timeouts become Unavailable; validation errors become 422
-with one line per field; anything else is a bug and is logged as such.
+Redis connection errors and timeouts are answered as Unavailable; validation errors
+become 422 with one line per field; anything else is a bug: logged with its traceback
+and answered 500 in the same shape.
 """
 
 from __future__ import annotations
@@ -113,9 +114,14 @@ async def _on_validation(_: Request, error: Exception) -> JSONResponse:
 
 async def _on_redis_down(_: Request, error: Exception) -> JSONResponse:
     log.warning("redis unavailable: %s", type(error).__name__)
-    return _response(
-        503, "The schedule store (Redis) is unreachable; retry shortly.", "unavailable"
-    )
+    message = "The schedule store (Redis) is unreachable; retry shortly."
+    return _response(Unavailable.status, message, Unavailable.code)
+
+
+async def _on_bug(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=error)
+    message = "Internal error: this is a bug in the service, not in your request."
+    return _response(ServiceError.status, message, ServiceError.code)
 
 
 async def _on_http(_: Request, error: Exception) -> JSONResponse:
@@ -135,3 +141,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RedisConnectionError, _on_redis_down)
     app.add_exception_handler(RedisTimeoutError, _on_redis_down)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_bug)
