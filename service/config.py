@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     redis_port: int = Field(default=6379, ge=1, le=65535)
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
+    redis_sentinels: str | None = Field(
+        default=None,
+        description="host:port,host:port of Redis Sentinels; when set, the master is found there.",
+        pattern=r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$",
+    )
+    redis_sentinel_master: str = "mymaster"
     redis_key_prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     redis_timeout_seconds: Seconds = 2.0
     data_dir: Path = Path("data")
@@ -91,6 +97,7 @@ class Settings(BaseSettings):
     @field_validator(
         "redis_url",
         "redis_host",
+        "redis_sentinels",
         "redis_password",
         "webhook_signing_secret",
         "metrics_token",
@@ -145,7 +152,14 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         """True when no Redis is configured, so the run command starts its own."""
-        return self.redis_url is None and not self.redis_host
+        return self.redis_url is None and not self.redis_host and not self.redis_sentinels
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty when Sentinel is not used."""
+        if not self.redis_sentinels:
+            return []
+        pairs = (entry.rsplit(":", 1) for entry in self.redis_sentinels.split(","))
+        return [(host, int(port)) for host, port in pairs]
 
     def redis_dsn(self) -> str:
         """The connection URL, built from REDIS_URL or from host, port, password and db."""

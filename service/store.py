@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
@@ -52,18 +53,43 @@ MAX_CONNECTIONS = 128
 
 def connect(settings: Settings) -> Redis:
     """A client whose calls fail within a few seconds when Redis is away, never hang."""
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_dsn(),
-        max_connections=MAX_CONNECTIONS,
-        timeout=settings.redis_timeout_seconds,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=min(settings.redis_timeout_seconds, 1.0),
-        socket_keepalive=True,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-    )
+    options: dict[str, Any] = {
+        "socket_timeout": settings.redis_timeout_seconds,
+        "socket_connect_timeout": min(settings.redis_timeout_seconds, 1.0),
+        "socket_keepalive": True,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+    }
+    if settings.redis_sentinels:
+        client = _through_sentinels(settings, options)
+    else:
+        blocking = BlockingConnectionPool.from_url(
+            settings.redis_dsn(),
+            max_connections=MAX_CONNECTIONS,
+            timeout=settings.redis_timeout_seconds,
+            **options,
+        )
+        client = Redis(connection_pool=blocking)
+    pool = client.connection_pool
     pool.connection_class = _reset_safe(pool.connection_class)
-    return Redis(connection_pool=pool)
+    return client
+
+
+def _through_sentinels(settings: Settings, options: dict[str, Any]) -> Redis:
+    """The current master as the Sentinels name it; after a failover, the new one."""
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        settings.sentinel_addresses(),
+        sentinel_kwargs={"socket_timeout": settings.redis_timeout_seconds},
+    )
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    master: Redis = sentinels.master_for(
+        settings.redis_sentinel_master,
+        password=password,
+        db=settings.redis_db,
+        max_connections=MAX_CONNECTIONS,
+        **options,
+    )
+    return master
 
 
 class _ResetSafe:

@@ -1,0 +1,136 @@
+"""Redis behind Sentinel: the service finds the master there, and follows a failover."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from tests.conftest import AUTH, message
+from tests.support.polling import wait_until
+from tests.support.redis_server import RedisServer, free_port, server_binary
+from tests.support.sink import Sink
+
+MASTER = "scheduler"
+
+
+class SentinelSet:
+    """A primary, one replica and three sentinels on 127.0.0.1, in one folder."""
+
+    def __init__(self, directory: Path) -> None:
+        self.primary = RedisServer(directory / "primary")
+        self.replica = RedisServer(directory / "replica")
+        self.directory = directory
+        self.ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> SentinelSet:
+        self.primary.start()
+        self.replica.start()
+        with redis.Redis(port=self.replica.port) as replica:
+            replica.replicaof("127.0.0.1", self.primary.port)
+        assert wait_until(lambda: self._link_up(), timeout=15)
+        for port in self.ports:
+            conf = self.directory / f"sentinel-{port}.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                "sentinel resolve-hostnames no\n"
+                f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                f"sentinel failover-timeout {MASTER} 5000\n"
+            )
+            self.sentinels.append(
+                subprocess.Popen(
+                    [server_binary(), str(conf), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        assert wait_until(self._converged, timeout=20)
+        return self
+
+    def _link_up(self) -> bool:
+        with redis.Redis(port=self.replica.port) as replica:
+            return bool(replica.info("replication").get("master_link_status") == "up")
+
+    def _converged(self) -> bool:
+        try:
+            for port in self.ports:
+                with redis.Redis(port=port, decode_responses=True) as sentinel:
+                    state = sentinel.sentinel_master(MASTER)
+                    if state["num-slaves"] != 1 or state["num-other-sentinels"] != 2:
+                        return False
+        except redis.RedisError:
+            return False
+        return True
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def master_port(self) -> int:
+        with redis.Redis(port=self.ports[0], decode_responses=True) as sentinel:
+            _host, port = sentinel.sentinel_get_master_addr_by_name(MASTER)
+            return int(port)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.replica.kill()
+        self.primary.kill()
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
+    cluster = SentinelSet(tmp_path).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.slow
+def test_service_follows_the_master_through_a_failover(
+    sentinels: SentinelSet, make_settings: Any, sink: Sink
+) -> None:
+    settings = make_settings(
+        redis_url=None,
+        redis_sentinels=sentinels.addresses,
+        redis_sentinel_master=MASTER,
+        redis_timeout_seconds=1.0,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+        assert api.get("/health").status_code == 200
+        first = message("before", sink.url())
+        assert api.post("/messages", json=first, headers=AUTH).status_code == 200
+        assert sink.wait_for(1)[0].message_id == "before"
+
+        later = message("across", sink.url(), at="2999-01-01T00:00:00Z")
+        assert api.post("/messages", json=later, headers=AUTH).status_code == 200
+        with redis.Redis(port=sentinels.primary.port) as primary:
+            primary.wait(1, 5000)  # replicated before the primary dies
+        old = sentinels.master_port()
+        sentinels.primary.kill()
+        assert wait_until(lambda: sentinels.master_port() != old, timeout=30)
+        assert wait_until(lambda: api.get("/health").status_code == 200, timeout=30)
+
+        assert api.get("/messages/across", headers=AUTH).status_code == 200
+        after = message("after", sink.url())
+        assert wait_until(
+            lambda: api.post("/messages", json=after, headers=AUTH).status_code == 200,
+            timeout=15,
+        )
+        assert wait_until(lambda: "after" in sink.ids(), timeout=15)
+        time.sleep(0.5)
+        assert sorted(sink.ids()) == ["after", "before"]
