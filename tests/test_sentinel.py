@@ -93,9 +93,9 @@ class SentinelSet:
 
 @pytest.fixture
 def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
-    cluster = SentinelSet(tmp_path).start()
-    try:
-        yield cluster
+    cluster = SentinelSet(tmp_path)
+    try:  # stop() also runs when start() fails half-way, so no server outlives the test
+        yield cluster.start()
     finally:
         cluster.stop()
 
