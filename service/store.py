@@ -132,7 +132,7 @@ class Store:
         return bool(await self.redis.ping())
 
     async def schedule(self, message: NewMessage) -> int:
-        """Store a message: 0 if its id exists, 1 if stored, 2 if stored as the earliest."""
+        """Store a message: 0 if its id exists, 1 if stored."""
         return int(await self._run("schedule", self._schedule_keys, _args(message)))
 
     async def schedule_many(self, messages: Iterable[NewMessage]) -> list[int]:
