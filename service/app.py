@@ -11,33 +11,32 @@ from .middleware import BodyLimit, Instrumentation
 from .routes import api, probes
 from .runtime import Runtime
 from .telemetry import Tracing
-from .webhook import WebhookClient
 
 DESCRIPTION = """
 Schedule a JSON POST to any URL for a given time. Messages live in Redis, survive
 restarts, and are delivered at least once, on time, by whichever replica claims them.
 
-Every endpoint except `/health`, `/livez` and `/metrics` needs
-`Authorization: Bearer <API_TOKEN>`. Errors share one shape:
+Every endpoint except `/health`, `/livez`, `/metrics` and these documentation pages
+needs `Authorization: Bearer <API_TOKEN>`. Errors share one shape:
 `{"detail": "what is wrong", "code": "...", "errors": [{"field", "message"}]}`.
 """
 
 
-def create_app(
-    settings: Settings,
-    *,
-    tracing: Tracing | None = None,
-    webhook_client: WebhookClient | None = None,
-) -> FastAPI:
+def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts."""
     metrics = Metrics()
     tracing = tracing or Tracing(settings)
-    runtime = Runtime(settings, metrics=metrics, tracing=tracing, webhook_client=webhook_client)
+    runtime = Runtime(settings, metrics=metrics, tracing=tracing)
+    docs = settings.docs_enabled
     app = FastAPI(
         title="Scheduler API",
         version=__version__,
         description=DESCRIPTION,
         lifespan=runtime.lifespan,
+        # DOCS_ENABLED=false closes /docs, /redoc and /openapi.json (open, like the probes).
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.runtime = runtime
     errors.install(app)

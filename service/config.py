@@ -10,7 +10,8 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .signing import decode_secret
+from .egress import EgressPolicy
+from .signing import decode_secrets
 
 # Values people paste from examples; starting with one of them would leave the API open.
 _PLACEHOLDER_TOKENS = frozenset({"your-secret-token-here", "changeme", "change-me", "secret"})
@@ -65,14 +66,24 @@ class Settings(BaseSettings):
     delivery_backoff_max_seconds: Seconds = 600.0
     claim_timeout_seconds: Seconds = 60.0
     max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    # The API must read back whatever it accepts, and its JSON models stop at about 250.
+    max_payload_depth: int = Field(default=64, ge=1, le=200)
+    max_pending_messages: int = Field(default=0, ge=0)
+    max_pending_bytes: int = Field(default=0, ge=0)
+    webhook_deny_networks: str = "default"
+    webhook_allow_networks: str = ""
     webhook_signing_secret: SecretStr | None = None
     webhook_transport: WebhookTransport = WebhookTransport.AIOHTTP
 
     leader_lease_seconds: Seconds = 10.0
     shutdown_grace_seconds: Seconds = 20.0
+    # Kubernetes removes a terminating pod from its Service endpoints asynchronously, so
+    # requests keep arriving for a few seconds after SIGTERM; see runtime.py.
+    shutdown_delay_seconds: float = Field(default=5.0, ge=0, le=300)
     dead_letter_retention_seconds: Seconds = 7 * 24 * 3600.0
 
     metrics_token: SecretStr | None = None
+    docs_enabled: bool = True
     # Tracing is off unless the standard OpenTelemetry variables configure an exporter.
     otel_traces_exporter: str | None = None
     otel_exporter_otlp_endpoint: str | None = None
@@ -121,8 +132,13 @@ class Settings(BaseSettings):
     @classmethod
     def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            decode_secret(value.get_secret_value())
+            decode_secrets(value.get_secret_value())
         return value
+
+    @model_validator(mode="after")
+    def _egress_parses(self) -> Self:
+        self.egress_policy()
+        return self
 
     @model_validator(mode="after")
     def _claims_outlive_deliveries(self) -> Self:
@@ -136,6 +152,10 @@ class Settings(BaseSettings):
                 "DELIVERY_BACKOFF_MAX_SECONDS must not be below DELIVERY_BACKOFF_BASE_SECONDS"
             )
         return self
+
+    def egress_policy(self) -> EgressPolicy:
+        """WEBHOOK_DENY_NETWORKS and WEBHOOK_ALLOW_NETWORKS, parsed (ValueError if invalid)."""
+        return EgressPolicy.from_settings(self.webhook_deny_networks, self.webhook_allow_networks)
 
     @property
     def tracing_exporter(self) -> str | None:

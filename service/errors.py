@@ -4,13 +4,14 @@
     +-- Unauthorized          401  missing or wrong Bearer token
     +-- NotFound              404  no such message (or dead letter)
     +-- Conflict              409  a message with this id exists
-    +-- PayloadTooLarge       413  body over MAX_PAYLOAD_BYTES
-    +-- BadRequest            422  input that passed parsing but makes no sense
-    +-- Unavailable           503  Redis unreachable or too slow to answer
+    +-- PayloadTooLarge       413  body over MAX_PAYLOAD_BYTES (sent by the BodyLimit middleware)
+    +-- InvalidInput          422  input that parsed but breaks a rule (the message says which)
+    +-- QuotaExceeded         429  MAX_PENDING_MESSAGES or MAX_PENDING_BYTES reached
+    +-- Unavailable           503  the store cannot serve the request now; `code` says why
 
-Redis connection errors and timeouts are answered as Unavailable; validation errors
-become 422 with one line per field; anything else is a bug: logged with its traceback
-and answered 500 in the same shape.
+Redis errors become Unavailable with a code per cause (store_errors.py); validation
+errors become 422 with one line per field; anything else is a bug: logged with its
+traceback and answered 500 in the same shape.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .store_errors import classify, store_log
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,14 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if code is not None:
+            self.code = code
+
+    def body(self, **extra: Any) -> bytes:
+        return error_body(self.message, self.code, **extra)
 
 
 class Unauthorized(ServiceError):
@@ -58,9 +65,14 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
-class BadRequest(ServiceError):
+class InvalidInput(ServiceError):
     status = 422
     code = "invalid_request"
+
+
+class QuotaExceeded(ServiceError):
+    status = 429
+    code = "quota_exceeded"
 
 
 class Unavailable(ServiceError):
@@ -68,12 +80,9 @@ class Unavailable(ServiceError):
     code = "unavailable"
 
 
-def error_body(message: str, code: str, errors: list[dict[str, str]] | None = None) -> bytes:
+def error_body(message: str, code: str, **extra: Any) -> bytes:
     """The JSON bytes of an error response (also used by the ASGI middlewares)."""
-    body: dict[str, Any] = {"detail": message, "code": code}
-    if errors is not None:
-        body["errors"] = errors
-    return orjson.dumps(body)
+    return orjson.dumps({"detail": message, "code": code, **extra})
 
 
 _BODY_NOT_JSON = {"field": "body", "message": "is not valid UTF-8 JSON"}
@@ -82,8 +91,7 @@ _HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 def _response(status: int, message: str, code: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"detail": message, "code": code, **extra}
-    headers = _HEADERS.get(status)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=_HEADERS.get(status))
 
 
 def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
@@ -112,10 +120,14 @@ async def _on_validation(_: Request, error: Exception) -> JSONResponse:
     return _response(422, f"Invalid request: {summary}", "invalid_request", errors=rows)
 
 
-async def _on_redis_down(_: Request, error: Exception) -> JSONResponse:
-    log.warning("redis unavailable: %s", type(error).__name__)
-    message = "The schedule store (Redis) is unreachable; retry shortly."
-    return _response(Unavailable.status, message, Unavailable.code)
+async def _on_redis_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RedisError)
+    condition = classify(error)
+    if condition is None:  # a reply the service does not expect: a bug, not an outage
+        return await _on_bug(request, error)
+    store_log.note(condition, error)
+    request.app.state.runtime.metrics.store_errors.labels(condition.code).inc()
+    return _response(Unavailable.status, condition.advice, condition.code)
 
 
 async def _on_bug(request: Request, error: Exception) -> JSONResponse:
@@ -138,7 +150,6 @@ def install(app: FastAPI) -> None:
     """Map every error the service raises to its status and the one body shape."""
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(RedisConnectionError, _on_redis_down)
-    app.add_exception_handler(RedisTimeoutError, _on_redis_down)
+    app.add_exception_handler(RedisError, _on_redis_error)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)

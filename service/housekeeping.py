@@ -2,12 +2,14 @@
 
 Every job is safe to run twice, and every write it makes is fenced by the lease value,
 so a holder that was paused past its lease cannot act after another replica took over.
+A fenced write that is refused (LeaseLost) makes this replica drop the lease at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import schedule
@@ -17,13 +19,13 @@ from .cancellation import reraise_if_cancelling
 from .config import Settings
 from .lease import Lease
 from .metrics import Metrics
-from .store import Store
+from .store import LeaseLost, Store
 
 log = logging.getLogger("service.housekeeping")
 
 Job = Callable[[str], Awaitable[None]]
 TICK_SECONDS = 0.2
-RECOVER_BATCH = 1000
+BATCH = 1000
 
 
 class Housekeeper:
@@ -39,6 +41,7 @@ class Housekeeper:
         self._running = True
         self._every(1, self.recover_expired_claims)
         self._every(5, self.refresh_stats)
+        self._every(1, self.adopt_legacy_messages)
         self._every(60, self.purge_old_dead_letters)
 
     def _every(self, seconds: int, job: Job) -> None:
@@ -72,6 +75,8 @@ class Housekeeper:
             job = self._queue.pop(0)
             try:
                 await job(self.lease.value)
+            except LeaseLost:
+                self.lease.forfeit()
             except (RedisError, OSError) as error:
                 reraise_if_cancelling()
                 log.warning("housekeeping job %s failed: %s", job.__name__, error)
@@ -81,20 +86,38 @@ class Housekeeper:
 
     async def recover_expired_claims(self, lease_value: str) -> None:
         """Claims whose replica died or hung go back to the due index."""
-        returned = await self.store.recover_expired(lease_value=lease_value, limit=RECOVER_BATCH)
-        if returned > 0:
-            log.warning("returned %d expired claims to the schedule", returned)
+        for keys in self.store.layout.partitions():
+            returned = await self.store.recover_expired(keys, lease_value=lease_value, limit=BATCH)
+            if returned > 0:
+                log.warning("returned %d expired claims to the schedule", returned)
 
     async def refresh_stats(self, lease_value: str) -> None:
-        """Cluster-wide pending, in-flight and dead-letter gauges."""
+        """Cluster-wide gauges: pending, in flight, dead letters, stored bytes, Redis memory."""
         stats = await self.store.stats()
+        used, limit = await self.store.memory()
         if self.lease.held and self.lease.value == lease_value:
             self.metrics.cluster.stats = stats
+            self.metrics.cluster.memory = (used, limit)
 
     async def purge_old_dead_letters(self, lease_value: str) -> None:
         """Dead letters older than DEAD_LETTER_RETENTION_SECONDS are deleted."""
-        purged = await self.store.purge_dead(
-            lease_value=lease_value, retention_ms=self.retention_ms, limit=RECOVER_BATCH
-        )
-        if purged > 0:
-            log.info("purged %d old dead letters", purged)
+        for keys in self.store.layout.partitions():
+            purged = await self.store.purge_dead(
+                keys, lease_value=lease_value, retention_ms=self.retention_ms, limit=BATCH
+            )
+            if purged > 0:
+                log.info("purged %d old dead letters", purged)
+
+    async def adopt_legacy_messages(self, _: str) -> None:
+        """Messages of the first storage layout (from before an upgrade, or written by an
+        old replica during a rolling one) move to the current layout, for up to half a
+        second per run; a single cheap call once none are left."""
+        deadline = time.monotonic() + 0.5
+        total, left = 0, 1
+        while left and time.monotonic() < deadline:
+            moved, left = await self.store.migrate_legacy(limit=BATCH)
+            total += moved
+            if not moved:
+                break
+        if total:
+            log.info("moved %d messages from the first storage layout; %d left", total, left)

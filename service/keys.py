@@ -1,24 +1,43 @@
-"""Redis key names: every key the service uses is built here, under one hash tag."""
+"""Redis key names: every key the service uses is built here.
+
+A partition's keys share one hash tag, `{prefix:N}`, so every script touching them
+runs inside one Redis Cluster slot. Every script receives the same keys in the same
+order (`SCRIPT_KEYS`); the store prepends a prelude that names them in Lua.
+"""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+
+# The one order in which every script gets its keys (KEYS[1], KEYS[2], ...).
+SCRIPT_KEYS = ("msgs", "bodies", "due", "inflight", "dead", "lease", "fence", "seq", "bytes")
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key names under `{prefix}`; the braces make every key hash to one Cluster slot."""
+    """Key names of one partition under `{prefix:partition}`."""
 
     prefix: str = "scheduler"
+    partition: int = 0
 
     @property
     def tag(self) -> str:
-        return "{" + self.prefix + "}"
+        return "{" + f"{self.prefix}:{self.partition}" + "}"
 
     @property
-    def messages(self) -> str:
-        """Hash: message id to its record (scripts/_record.lua describes the format)."""
-        return f"{self.tag}:messages"
+    def msgs(self) -> str:
+        """Hash: message id to its metadata record (records.py describes it)."""
+        return f"{self.tag}:msgs"
+
+    @property
+    def bodies(self) -> str:
+        """Hash: message id to its body (header values, then the payload).
+
+        Kept apart from the metadata so that listing, settling and recovery never copy
+        a payload inside Redis: only the claim and GET /messages/{id} read it.
+        """
+        return f"{self.tag}:bodies"
 
     @property
     def due(self) -> str:
@@ -44,3 +63,58 @@ class Keys:
     def fence(self) -> str:
         """Counter bumped at every new lease holder: the fencing token."""
         return f"{self.tag}:fence"
+
+    @property
+    def seq(self) -> str:
+        """Counter bumped at every claim: claim tokens are unique."""
+        return f"{self.tag}:seq"
+
+    @property
+    def bytes(self) -> str:
+        """Counter: bytes of all stored bodies, for MAX_PENDING_BYTES."""
+        return f"{self.tag}:bytes"
+
+    @property
+    def probe(self) -> str:
+        """String written by readiness checks: proves Redis accepts writes."""
+        return f"{self.tag}:probe"
+
+    def script_keys(self) -> list[str]:
+        """The partition's keys in SCRIPT_KEYS order."""
+        return [getattr(self, name) for name in SCRIPT_KEYS]
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyKeys:
+    """Keys of the first storage layout (one `{prefix}` tag, payload inside the record)."""
+
+    prefix: str = "scheduler"
+
+    @property
+    def tag(self) -> str:
+        return "{" + self.prefix + "}"
+
+    def script_keys(self) -> list[str]:
+        """messages, due, inflight, dead: the order migrate.lua names them in."""
+        return [f"{self.tag}:{name}" for name in ("messages", "due", "inflight", "dead")]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which partition holds which message: `crc32(id) mod count`, stable across restarts."""
+
+    prefix: str = "scheduler"
+    count: int = 1
+
+    def partitions(self) -> list[Keys]:
+        return [Keys(self.prefix, n) for n in range(self.count)]
+
+    def for_id(self, message_id: str) -> Keys:
+        if self.count == 1:
+            return Keys(self.prefix, 0)
+        return Keys(self.prefix, zlib.crc32(message_id.encode()) % self.count)
+
+    @property
+    def home(self) -> Keys:
+        """The partition holding the lease and other keys that exist once."""
+        return Keys(self.prefix, 0)

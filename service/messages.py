@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from .delivery import Dispatcher
-from .errors import BadRequest, Conflict, NotFound
+from .config import Settings
+from .cursor import decode_cursor, next_cursor
+from .egress import EgressPolicy
+from .errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from .metrics import Metrics
 from .records import MessageRecord, NewMessage, Summary
 from .schemas import (
@@ -23,22 +25,34 @@ from .schemas import (
     ScheduleResponse,
     iso,
 )
-from .store import Store
+from .store import Store, Stored
 from .telemetry import Tracing
+from .urls import redact
 
 
 class Messages:
     """The operations behind /messages and /dead-letters."""
 
     def __init__(
-        self, *, store: Store, dispatcher: Dispatcher, metrics: Metrics, tracing: Tracing
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        tracing: Tracing,
+        notify: Callable[[int], None],
     ) -> None:
         self.store = store
-        self.dispatcher = dispatcher
         self.metrics = metrics
         self.tracing = tracing
+        self.notify = notify
+        self.max_depth = settings.max_payload_depth
+        self.max_messages = settings.max_pending_messages
+        self.max_bytes = settings.max_pending_bytes
+        self.egress: EgressPolicy = settings.egress_policy()
 
     async def schedule(self, request: ScheduleRequest) -> ScheduleResponse:
+        self._check(request)
         message = NewMessage(
             id=request.id,
             due_ms=request.due_ms(),
@@ -47,12 +61,40 @@ class Messages:
             created_ms=int(time.time() * 1000),
             trace=self.tracing.current_traceparent(),
         )
-        result = await self.store.schedule(message)
-        if result == 0:
-            raise Conflict(f"A message with id '{request.id}' already exists.")
+        stored = await self.store.schedule(
+            message, max_messages=self.max_messages, max_bytes=self.max_bytes
+        )
+        self._refuse_unless_stored(stored, request.id)
         self.metrics.scheduled.inc()
-        self.dispatcher.notify(message.due_ms)
+        self.notify(message.due_ms)
         return ScheduleResponse(messageId=request.id)
+
+    def _check(self, request: ScheduleRequest) -> None:
+        """The rules that depend on settings, after the request's own validation."""
+        if request.payload.depth > self.max_depth:
+            raise InvalidInput(
+                f"Invalid request: payload: nests {request.payload.depth} levels deep; "
+                f"the limit is MAX_PAYLOAD_DEPTH ({self.max_depth})"
+            )
+        refusal = self.egress.check_literal(urlsplit(request.webhookUrl).hostname or "")
+        if refusal is not None:
+            raise InvalidInput(f"Invalid request: webhookUrl: {refusal}")
+
+    def _refuse_unless_stored(self, stored: Stored, message_id: str) -> None:
+        if stored is Stored.EXISTS:
+            raise Conflict(f"A message with id '{message_id}' already exists.")
+        if stored is Stored.OVER_MESSAGE_QUOTA:
+            self.metrics.refused.labels("message_quota").inc()
+            raise QuotaExceeded(
+                f"The store holds MAX_PENDING_MESSAGES ({self.max_messages}) messages; "
+                "nothing was stored. Retry once some are delivered or deleted."
+            )
+        if stored is Stored.OVER_BYTE_QUOTA:
+            self.metrics.refused.labels("byte_quota").inc()
+            raise QuotaExceeded(
+                f"Stored payloads would exceed MAX_PENDING_BYTES ({self.max_bytes} bytes); "
+                "nothing was stored. Retry once some are delivered or deleted."
+            )
 
     async def get(self, message_id: str) -> MessageDetail:
         record = await self.store.get(message_id)
@@ -67,10 +109,10 @@ class Messages:
             scheduledJobs=[_job(row) for row in page.rows],
             count=page.total,
             inFlight=stats.in_flight,
-            nextCursor=_next_cursor(page.rows, limit),
+            nextCursor=next_cursor(page.rows, limit),
         )
 
-    async def delete(self, message_id: str) -> DeleteResponse:
+    async def cancel(self, message_id: str) -> DeleteResponse:
         if not await self.store.cancel(message_id):
             raise NotFound(f"No message with id '{message_id}'.")
         return DeleteResponse(messageId=message_id)
@@ -80,52 +122,29 @@ class Messages:
         return DeadLetterList(
             deadLetters=[_dead(row) for row in page.rows],
             count=page.total,
-            nextCursor=_next_cursor(page.rows, limit),
+            nextCursor=next_cursor(page.rows, limit),
         )
 
     async def redrive(self, message_id: str) -> RedriveResponse:
         due = await self.store.redrive(message_id)
-        if not due:
+        if due is None:
             raise NotFound(f"No dead letter with id '{message_id}'.")
-        self.dispatcher.notify(due)
+        self.notify(due)
         return RedriveResponse(messageId=message_id, nextRun=iso(due))
 
-    async def delete_dead(self, message_id: str) -> DeleteResponse:
+    async def cancel_dead(self, message_id: str) -> DeleteResponse:
         if not await self.store.cancel(message_id, dead_only=True):
             raise NotFound(f"No dead letter with id '{message_id}'.")
         return DeleteResponse(messageId=message_id)
-
-
-def encode_cursor(score_ms: int, message_id: str) -> str:
-    raw = f"{score_ms}:{message_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[int, str] | None:
-    """The (score, id) a page starts after; BadRequest when the cursor was not ours."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, message_id = raw.split(":", 1)
-        return int(score), message_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequest("cursor is not valid: pass the nextCursor of a previous page") from None
-
-
-def _next_cursor(rows: list[Summary], limit: int) -> str | None:
-    if len(rows) < limit or not rows:
-        return None
-    return encode_cursor(rows[-1].score_ms, rows[-1].id)
 
 
 def _job(row: Summary) -> JobSummary:
     return JobSummary(
         messageId=row.id,
         nextRun=iso(row.score_ms),
-        webhookUrl=row.url,
-        attempts=row.attempts,
-        lastError=row.last_error,
+        webhookUrl=redact(row.meta.url),
+        attempts=row.meta.attempts,
+        lastError=row.meta.error,
     )
 
 
@@ -133,22 +152,23 @@ def _dead(row: Summary) -> DeadLetter:
     return DeadLetter(
         messageId=row.id,
         deadAt=iso(row.score_ms),
-        webhookUrl=row.url,
-        attempts=row.attempts,
-        lastError=row.last_error,
+        webhookUrl=redact(row.meta.url),
+        attempts=row.meta.attempts,
+        lastError=row.meta.error,
     )
 
 
 def _detail(record: MessageRecord) -> MessageDetail:
+    meta = record.meta
     return MessageDetail(
         messageId=record.id,
-        state=record.state.value,
-        scheduleTo=iso(record.schedule_ms),
+        state=meta.state.value,
+        scheduleTo=iso(meta.due_ms),
         nextRun=None if record.next_run_ms is None else iso(record.next_run_ms),
         payload=json.loads(record.payload),
-        webhookUrl=record.url,
-        attempts=record.attempts,
-        lastError=record.last_error,
-        createdAt=iso(record.created_ms),
-        deadAt=None if record.dead_ms is None else iso(record.dead_ms),
+        webhookUrl=redact(meta.url),
+        attempts=meta.attempts,
+        lastError=meta.error,
+        createdAt=iso(meta.created_ms),
+        deadAt=None if meta.dead_ms is None else iso(meta.dead_ms),
     )

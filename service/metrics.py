@@ -19,7 +19,16 @@ LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 )  # fmt: skip
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "invalid", "timeout", "connection_error")
+STATUS_CLASSES = (
+    "1xx", "2xx", "3xx", "4xx", "5xx", "invalid",
+    "timeout", "connection_error", "egress_denied", "internal_error",
+)  # fmt: skip
+# The causes of a 503 that store_errors.py names (bounded: one label value per cause).
+STORE_CONDITIONS = (
+    "redis_unavailable", "redis_loading", "redis_out_of_memory", "redis_read_only",
+    "redis_disk_error", "redis_busy", "redis_script_cache", "redis_cluster_down",
+    "redis_master_down", "redis_no_replicas",
+)  # fmt: skip
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -28,10 +37,31 @@ class ClusterStats(Collector):
 
     def __init__(self) -> None:
         self.stats: Stats | None = None
+        self.memory: tuple[int, int] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.memory is not None:
+            used, limit = self.memory
+            yield GaugeMetricFamily(
+                "scheduler_redis_memory_used_bytes", "Memory Redis reports in use.", used
+            )
+            yield GaugeMetricFamily(
+                "scheduler_redis_memory_max_bytes",
+                "Redis maxmemory (0: no limit; writes are refused above it).",
+                limit,
+            )
         if self.stats is None:
             return
+        yield GaugeMetricFamily(
+            "scheduler_stored_messages",
+            "Messages the store holds (pending, in flight and dead letters).",
+            self.stats.stored,
+        )
+        yield GaugeMetricFamily(
+            "scheduler_stored_body_bytes",
+            "Bytes of payloads and header values the store holds.",
+            self.stats.body_bytes,
+        )
         yield GaugeMetricFamily(
             "scheduler_pending_messages", "Messages waiting in the due index.", self.stats.pending
         )
@@ -95,6 +125,18 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
+        self.refused = Counter(
+            "scheduler_messages_refused",
+            "POST /messages refused by a quota (message_quota, byte_quota).",
+            ["reason"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "scheduler_redis_errors",
+            "Requests answered 503 because Redis could not serve them, by cause.",
+            ["code"],
+            registry=r,
+        )
         self.cluster = ClusterStats()
         r.register(self.cluster)
         # Series exist at zero from the start, so increase() sees their first event; the
@@ -103,3 +145,7 @@ class Metrics:
             o: self.deliveries.labels(o) for o in ("delivered", "retried", "dead_lettered")
         }
         self.status_classes = {status: self.attempts.labels(status) for status in STATUS_CLASSES}
+        for reason in ("message_quota", "byte_quota"):
+            self.refused.labels(reason)
+        for code in STORE_CONDITIONS:
+            self.store_errors.labels(code)

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import PayloadTooLarge, error_body
+from .errors import PayloadTooLarge
 from .metrics import Metrics
 from .telemetry import Tracing
 
@@ -107,7 +107,7 @@ def _too_large(limit: int) -> str:
 
 
 async def _send_413(send: Send, limit: int) -> None:
-    body = error_body(_too_large(limit), PayloadTooLarge.code)
+    body = PayloadTooLarge(_too_large(limit)).body()
     headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -1,8 +1,9 @@
-"""What a webhook's answer means: done, try again later, or give up."""
+"""What a webhook's answer means: done, try again later, or give up; and how long to wait."""
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -13,9 +14,16 @@ from .webhook import WebhookError, WebhookResponse
 # A Retry-After longer than this is treated as this: a receiver cannot park a message forever.
 RETRY_AFTER_CAP_SECONDS = 3600.0
 _RETRYABLE_STATUSES = frozenset({408, 429})
+# delta-seconds is ASCII digits only: str.isdigit() would also take '²' or '①', which
+# float() then refuses. Ten digits are centuries; anything longer is capped anyway.
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+_FINAL_ERRORS = frozenset({"egress_denied"})
+ERROR_TEXT_CHARS = 200
 
 
 class Verdict(StrEnum):
+    """The judgement of one answer."""
+
     DELIVERED = "delivered"
     RETRY = "retry"
     GIVE_UP = "give_up"
@@ -32,35 +40,49 @@ class Outcome:
 def judge(answer: WebhookResponse | WebhookError) -> Outcome:
     """Classify one attempt: 2xx done; 5xx, 408, 429 and transport errors retried."""
     if isinstance(answer, WebhookError):
-        return Outcome(Verdict.RETRY, answer.kind, f"{answer.kind}: {answer.message}")
+        verdict = Verdict.GIVE_UP if answer.kind in _FINAL_ERRORS else Verdict.RETRY
+        return Outcome(verdict, answer.kind, f"{answer.kind}: {answer.message}")
     status = answer.status
     # A status outside 100-599 is a broken receiver: retried like a 5xx, counted apart.
     status_class = f"{status // 100}xx" if 100 <= status < 600 else "invalid"
     if 200 <= status < 300:
         return Outcome(Verdict.DELIVERED, status_class)
-    error = f"HTTP {status}: {answer.excerpt.strip()[:200]}".rstrip(": ")
+    excerpt = answer.excerpt.decode(errors="replace").strip()[:ERROR_TEXT_CHARS]
+    error = f"HTTP {status}: {excerpt}".rstrip(": ")
     if 300 <= status < 400:
         error = f"HTTP {status}: redirect to {answer.location or '?'} not followed"
-        return Outcome(Verdict.GIVE_UP, status_class, error)
-    if status >= 500 or status in _RETRYABLE_STATUSES:
+        return Outcome(Verdict.GIVE_UP, status_class, error[:300])
+    if status >= 500 or status < 100 or status in _RETRYABLE_STATUSES:
         return Outcome(Verdict.RETRY, status_class, error, parse_retry_after(answer.retry_after))
     return Outcome(Verdict.GIVE_UP, status_class, error)
 
 
+def internal_failure(error: BaseException) -> Outcome:
+    """An attempt that broke inside the service: retried like a transport error."""
+    text = f"{type(error).__name__}: {error}"[:ERROR_TEXT_CHARS]
+    return Outcome(Verdict.RETRY, "connection_error", f"internal error during the attempt: {text}")
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped.
+
+    Anything else (negative numbers, other digits, dates that do not parse or do not
+    exist) is ignored: the answer is then retried on the normal backoff.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELTA_SECONDS.fullmatch(value):
         return min(float(value), RETRY_AFTER_CAP_SECONDS)
+    if not value.isascii() or len(value) > 64:
+        return None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = (when - (now or datetime.now(UTC))).total_seconds()
     return min(max(seconds, 0.0), RETRY_AFTER_CAP_SECONDS)
 
 
@@ -71,9 +93,12 @@ class Backoff:
     base: float
     maximum: float
 
+    def ceiling(self, attempt: int) -> float:
+        growth: float = 2.0 ** min(max(attempt, 1) - 1, 62)
+        return min(self.maximum, self.base * growth)
+
     def delay(self, attempt: int, *, retry_after: float | None = None) -> float:
-        ceiling = min(self.maximum, self.base * 2 ** min(attempt - 1, 62))
-        jittered = random.uniform(0.0, ceiling)
+        jittered: float = random.uniform(0.0, self.ceiling(attempt))
         if retry_after is not None:
             return max(jittered, retry_after)
         return jittered

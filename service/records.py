@@ -1,9 +1,38 @@
-"""Plain records the store hands out: what Redis holds, decoded."""
+"""What Redis holds for a message, and its decoding: the one codec Python and Lua share.
+
+A message is two hash fields under its id:
+
+    msgs[id]   the metadata record: META_FIELDS joined by newlines
+    bodies[id] header values as JSON (or nothing), a newline, then the payload
+
+Times in records are milliseconds since the epoch in base 36 (8 characters instead of
+13). No metadata field holds a newline: URLs are validated, errors are flattened by
+the scripts, options are compact JSON. The store builds the Lua constants for these
+positions from META_FIELDS, so Python and Lua cannot disagree on them.
+"""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+import orjson
+
+META_FIELDS = (
+    "due",  # scheduleTo, ms base 36
+    "created",  # acceptance time, ms base 36
+    "attempts",  # attempts started so far (decimal)
+    "state",  # p pending, i in flight, d dead-lettered
+    "dead_at",  # ms base 36, or empty
+    "url",  # webhook URL as given (credentials included: they are sent, never shown)
+    "trace",  # traceparent of the request that scheduled it, or empty
+    "error",  # last error, or empty
+    "claim",  # token of the current claim while in flight, else empty
+    "inc",  # incarnation: unique per scheduled message, stable across its retries
+    "opts",  # per-message options as compact JSON, or empty
+)
 
 
 class State(StrEnum):
@@ -12,87 +41,8 @@ class State(StrEnum):
     DEAD = "dead"
 
 
-# One-letter codes keep the per-message hash small (see the backlog benchmark).
+# One-letter codes keep every record small (see the backlog benchmark).
 STATE_CODES = {"p": State.PENDING, "i": State.IN_FLIGHT, "d": State.DEAD}
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message accepted by the API, ready to be written."""
-
-    id: str
-    due_ms: int
-    payload: bytes
-    url: str
-    created_ms: int
-    trace: str = ""
-
-    def record(self) -> bytes:
-        """The stored form: eight header lines, then the payload (see scripts/_record.lua)."""
-        due, created = base36(self.due_ms), base36(self.created_ms)
-        header = f"{due}\n{created}\n0\np\n\n{self.url}\n{self.trace}\n\n"
-        return header.encode() + self.payload
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One delivery attempt handed to this replica by the claim script."""
-
-    id: str
-    due_ms: int  # when this attempt was due: scheduleTo for the first, the backoff after
-    payload: bytes
-    url: str
-    attempt: int
-    created_ms: int
-    trace: str
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimBatch:
-    claims: list[Claim]
-    now_ms: int
-    next_due_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    """Everything stored about one message, decoded from its record."""
-
-    id: str
-    state: State
-    schedule_ms: int
-    next_run_ms: int | None
-    payload: bytes
-    url: str
-    attempts: int
-    created_ms: int
-    last_error: str | None
-    dead_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """One row of a listing."""
-
-    id: str
-    score_ms: int
-    url: str
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[Summary]
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    pending: int
-    in_flight: int
-    dead: int
-
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -108,17 +58,137 @@ def base36(number: int) -> str:
     return "".join(reversed(digits))
 
 
-def decode_record(message_id: str, raw: bytes, next_run: float | None) -> MessageRecord:
-    due, created, attempts, state, dead_at, url, _trace, error, payload = raw.split(b"\n", 8)
-    return MessageRecord(
-        id=message_id,
-        state=STATE_CODES.get(state.decode(), State.PENDING),
-        schedule_ms=int(due, 36),
-        next_run_ms=None if next_run is None else int(next_run),
-        payload=payload,
-        url=url.decode(),
-        attempts=int(attempts),
-        created_ms=int(created, 36),
-        last_error=error.decode(errors="replace") or None,
-        dead_ms=int(dead_at) if dead_at else None,
-    )
+def new_incarnation() -> str:
+    """A token that tells two messages scheduled under the same id apart (60 random bits)."""
+    return base36(random.getrandbits(60))
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """A decoded metadata record."""
+
+    due_ms: int
+    created_ms: int
+    attempts: int
+    state: State
+    dead_ms: int | None
+    url: str
+    trace: str
+    error: str | None
+    claim: str
+    inc: str
+    opts: dict[str, Any]
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Meta:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        due, created, attempts, state, dead, url, trace, error, claim, inc, opts = text.split(
+            "\n", len(META_FIELDS) - 1
+        )
+        return cls(
+            due_ms=int(due, 36),
+            created_ms=int(created, 36),
+            attempts=int(attempts),
+            state=STATE_CODES.get(state, State.PENDING),
+            dead_ms=int(dead, 36) if dead else None,
+            url=url,
+            trace=trace,
+            error=error or None,
+            claim=claim,
+            inc=inc,
+            opts=orjson.loads(opts) if opts else {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message accepted by the API, ready to be written."""
+
+    id: str
+    due_ms: int
+    payload: bytes
+    url: str
+    created_ms: int
+    trace: str = ""
+    inc: str = ""
+
+    def meta(self) -> str:
+        """The metadata record of a message nobody has tried yet."""
+        inc = self.inc or new_incarnation()
+        fields = (base36(self.due_ms), base36(self.created_ms), "0", "p", "", self.url)
+        return "\n".join((*fields, self.trace, "", "", inc, ""))
+
+    def body(self) -> bytes:
+        """Header values (none yet), a newline, the payload."""
+        return b"\n" + self.payload
+
+
+def split_body(raw: bytes) -> tuple[dict[str, str], bytes]:
+    """(header values, payload) from a stored body."""
+    headers, _, payload = raw.partition(b"\n")
+    return (orjson.loads(headers) if headers else {}), payload
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One delivery attempt handed to this replica by the claim script."""
+
+    id: str
+    due_ms: int  # when this attempt was due: scheduleTo for the first, the backoff after
+    meta: Meta
+    payload: bytes
+    headers: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        """The claim's fencing token: settling with an older one is a no-op."""
+        return self.meta.claim
+
+    @property
+    def attempt(self) -> int:
+        return self.meta.attempts
+
+    @property
+    def url(self) -> str:
+        return self.meta.url
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBatch:
+    claims: list[Claim]
+    now_ms: int
+    next_due_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """Everything stored about one message."""
+
+    id: str
+    meta: Meta
+    next_run_ms: int | None
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One row of a listing: the id, its index score and its metadata."""
+
+    id: str
+    score_ms: int
+    meta: Meta
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[Summary]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    pending: int
+    in_flight: int
+    dead: int
+    stored: int = 0
+    body_bytes: int = 0

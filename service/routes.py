@@ -46,6 +46,20 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody} for status in (401, 503, *statuses)}
 
 
+# OpenAPI links: what a client (and schemathesis' stateful phase) can do next with the
+# id an answer carries.
+_BY_ID = {"message_id": "$response.body#/messageId"}
+_SCHEDULED_LINKS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Scheduled.",
+        "links": {
+            "GetMessage": {"operationId": "getMessage", "parameters": _BY_ID},
+            "CancelMessage": {"operationId": "cancelMessage", "parameters": _BY_ID},
+        },
+    }
+}
+
+
 MessagesDep = Annotated[Messages, Depends(messages)]
 MessageId = Annotated[str, Path(min_length=1, max_length=256, description="The message id.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
@@ -57,31 +71,53 @@ api = APIRouter(dependencies=[Depends(require_token)])
 probes = APIRouter()
 
 
-@api.post("/messages", response_model=ScheduleResponse, responses=_errors(409, 413, 422))
+@api.post(
+    "/messages",
+    response_model=ScheduleResponse,
+    responses={**_errors(409, 413, 422, 429), **_SCHEDULED_LINKS},
+    operation_id="scheduleMessage",
+)
 async def schedule_message(body: ScheduleRequest, ops: MessagesDep) -> ScheduleResponse:
     """Schedule `payload` to be POSTed to `webhookUrl` at `scheduleTo`."""
     return await ops.schedule(body)
 
 
-@api.get("/messages", response_model=MessageList, responses=_errors(422))
+@api.get(
+    "/messages", response_model=MessageList, responses=_errors(422), operation_id="listMessages"
+)
 async def list_messages(ops: MessagesDep, limit: Limit = 100, cursor: Cursor = None) -> MessageList:
     """Pending messages in delivery order, a page at a time."""
     return await ops.list_pending(limit=limit, cursor=cursor)
 
 
-@api.get("/messages/{message_id}", response_model=MessageDetail, responses=_errors(404, 422))
+@api.get(
+    "/messages/{message_id}",
+    response_model=MessageDetail,
+    responses=_errors(404, 422),
+    operation_id="getMessage",
+)
 async def get_message(message_id: MessageId, ops: MessagesDep) -> MessageDetail:
     """One message with its payload, attempts and last error."""
     return await ops.get(message_id)
 
 
-@api.delete("/messages/{message_id}", response_model=DeleteResponse, responses=_errors(404, 422))
-async def delete_message(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
+@api.delete(
+    "/messages/{message_id}",
+    response_model=DeleteResponse,
+    responses=_errors(404, 422),
+    operation_id="cancelMessage",
+)
+async def cancel_message(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
     """Cancel a message, whatever its state. A request already on the wire still arrives."""
-    return await ops.delete(message_id)
+    return await ops.cancel(message_id)
 
 
-@api.get("/dead-letters", response_model=DeadLetterList, responses=_errors(422))
+@api.get(
+    "/dead-letters",
+    response_model=DeadLetterList,
+    responses=_errors(422),
+    operation_id="listDeadLetters",
+)
 async def list_dead_letters(
     ops: MessagesDep, limit: Limit = 100, cursor: Cursor = None
 ) -> DeadLetterList:
@@ -93,6 +129,7 @@ async def list_dead_letters(
     "/dead-letters/{message_id}/redrive",
     response_model=RedriveResponse,
     responses=_errors(404, 422),
+    operation_id="redriveDeadLetter",
 )
 async def redrive_dead_letter(message_id: MessageId, ops: MessagesDep) -> RedriveResponse:
     """Deliver a dead letter again now, with its attempts reset."""
@@ -100,22 +137,27 @@ async def redrive_dead_letter(message_id: MessageId, ops: MessagesDep) -> Redriv
 
 
 @api.delete(
-    "/dead-letters/{message_id}", response_model=DeleteResponse, responses=_errors(404, 422)
+    "/dead-letters/{message_id}",
+    response_model=DeleteResponse,
+    responses=_errors(404, 422),
+    operation_id="cancelDeadLetter",
 )
-async def delete_dead_letter(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
+async def cancel_dead_letter(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
     """Drop a dead letter for good."""
-    return await ops.delete_dead(message_id)
+    return await ops.cancel_dead(message_id)
 
 
-@probes.get("/health", response_model=Health, responses={503: {"model": Health}})
+@probes.get(
+    "/health", response_model=Health, responses={503: {"model": Health}}, operation_id="health"
+)
 async def health(request: Request) -> JSONResponse:
-    """Readiness: 200 while Redis answers and the replica is not draining. No auth."""
+    """Readiness: 200 while Redis accepts writes and the replica is not draining. No auth."""
     rt = runtime(request)
-    connected = await rt.redis_answers()
-    healthy = connected and not rt.draining
+    condition = await rt.store_condition()
+    healthy = condition is None and not rt.draining
     body = Health(
         status="healthy" if healthy else "unhealthy",
-        redis="connected" if connected else "disconnected",
+        redis="connected" if condition is None else condition.health,  # type: ignore[arg-type]
         leader=rt.is_leader,
         draining=rt.draining,
         version=rt.version,
@@ -123,7 +165,11 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
-@probes.get("/livez", responses={503: {"description": "A background loop has stopped."}})
+@probes.get(
+    "/livez",
+    responses={503: {"description": "A background loop has stopped."}},
+    operation_id="liveness",
+)
 async def livez(request: Request) -> JSONResponse:
     """Liveness: 200 while the process and its loops run, whatever Redis does. No auth."""
     stopped = runtime(request).stopped_loops
@@ -136,6 +182,7 @@ async def livez(request: Request) -> JSONResponse:
     "/metrics",
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorBody}},
+    operation_id="metrics",
 )
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; needs `Bearer METRICS_TOKEN` only when that is set."""

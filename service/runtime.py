@@ -10,17 +10,20 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from . import __version__
+from .attempt import Sender
 from .config import Settings
+from .connection import connect, disconnect
 from .delivery import Dispatcher
 from .housekeeping import Housekeeper
-from .keys import Keys
+from .keys import Layout
 from .lease import Lease
 from .messages import Messages
 from .metrics import Metrics
-from .store import Store, connect
+from .settle import Settler
+from .store import Store
+from .store_errors import UNREACHABLE, Condition, classify, store_log
 from .telemetry import Tracing
 from .webhook import WebhookClient, make_client
 
@@ -30,14 +33,7 @@ log = logging.getLogger("service.runtime")
 class Runtime:
     """Owns Redis, the webhook client, the delivery loop, the lease and housekeeping."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        metrics: Metrics,
-        tracing: Tracing,
-        webhook_client: WebhookClient | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, metrics: Metrics, tracing: Tracing) -> None:
         self.settings = settings
         self.metrics = metrics
         self.tracing = tracing
@@ -47,27 +43,38 @@ class Runtime:
             settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
         )
         self.draining = False
-        self._client_override = webhook_client
         self._tasks: list[asyncio.Task[None]] = []
         self._drained: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.redis: Redis = connect(self.settings)
-        self.store = Store(self.redis, Keys(self.settings.redis_key_prefix))
-        self.client = self._client_override or make_client(self.settings)
+        settings = self.settings
+        self.redis: Redis = connect(settings)
+        self.store = Store(self.redis, Layout(settings.redis_key_prefix))
+        self.client: WebhookClient = make_client(settings, settings.egress_policy())
+        sender = Sender(
+            client=self.client, settings=settings, metrics=self.metrics, tracing=self.tracing
+        )
+        settler = Settler(
+            store=self.store, settings=settings, metrics=self.metrics, notify=self._notify
+        )
         self.dispatcher = Dispatcher(
-            store=self.store,
-            client=self.client,
-            settings=self.settings,
+            source=self.store,
+            partitions=self.store.layout.partitions(),
+            sender=sender,
+            settler=settler,
+            settings=settings,
             metrics=self.metrics,
-            tracing=self.tracing,
         )
         self.messages = Messages(
-            store=self.store, dispatcher=self.dispatcher, metrics=self.metrics, tracing=self.tracing
+            store=self.store,
+            settings=settings,
+            metrics=self.metrics,
+            tracing=self.tracing,
+            notify=self._notify,
         )
-        self.lease = Lease(self.store, ttl=self.settings.leader_lease_seconds, metrics=self.metrics)
+        self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
         self.housekeeper = Housekeeper(
-            store=self.store, lease=self.lease, metrics=self.metrics, settings=self.settings
+            store=self.store, lease=self.lease, metrics=self.metrics, settings=settings
         )
         for name, job in (
             ("delivery", self.dispatcher.run()),
@@ -81,6 +88,9 @@ class Runtime:
         # collector's reach makes full collections shorter, so deliveries stall less.
         gc.freeze()
         log.info("started", extra={"version": self.version})
+
+    def _notify(self, due_ms: int) -> None:
+        self.dispatcher.notify(due_ms)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -97,24 +107,34 @@ class Runtime:
     def is_leader(self) -> bool:
         return self.lease.held
 
-    async def redis_answers(self) -> bool:
+    async def store_condition(self) -> Condition | None:
+        """None when Redis accepts a write now, else the condition that stops it."""
+        condition: Condition | None = None
         try:
             async with asyncio.timeout(self.settings.redis_timeout_seconds):
-                up = await self.store.ping()
-        except (RedisError, OSError, TimeoutError):
-            up = False
-        self.metrics.redis_up.set(1 if up else 0)
-        return up
+                await self.store.probe_write()
+        except Exception as error:  # whatever Redis says, readiness answers, never raises
+            condition = classify(error) or UNREACHABLE
+            store_log.note(condition, error)
+        self.metrics.redis_up.set(0 if condition else 1)
+        return condition
 
     def drain(self) -> asyncio.Task[None]:
-        """Begin shutdown once (readiness 503, stop claiming, release the lease, finish work)."""
+        """Begin shutdown once: not ready, wait for traffic to move, stop claiming, drain."""
         if self._drained is None:
             self.draining = True
             self._drained = asyncio.create_task(self._drain())
         return self._drained
 
     async def _drain(self) -> None:
-        log.info("draining: not ready, no new claims, lease released")
+        # Kubernetes takes the pod out of its Service endpoints asynchronously after
+        # SIGTERM, so clients still reach it for a moment: keep serving (and delivering)
+        # while readiness fails, then stop. See
+        # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
+        delay = self.settings.shutdown_delay_seconds
+        log.info("draining: not ready; still serving for %s s", delay)
+        await asyncio.sleep(delay)
+        log.info("draining: no new claims, lease released")
         self.dispatcher.stop_claiming()
         self.housekeeper.stop()
         await self.lease.release()
@@ -129,7 +149,7 @@ class Runtime:
             with suppress(asyncio.CancelledError):
                 await task
         await self.client.aclose()
-        await self.redis.aclose()
+        await disconnect(self.redis)
         self.tracing.shutdown()
         log.info("stopped")
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -18,11 +17,13 @@ from pydantic import (
     field_validator,
 )
 
+from .urls import MAX_URL_LENGTH, check_webhook_url
+
 MAX_ID_LENGTH = 256
-MAX_URL_LENGTH = 2048
-# Ids travel in URL paths (DELETE /messages/{id}), so a slash or white space would
-# make a message impossible to address.
-_ID_FORBIDDEN = re.compile(r"[\s/\x00-\x1f\x7f]")
+# Ids travel in URL paths (DELETE /messages/{id}) and headers, so a slash, white space,
+# a control character (C0 or C1) or an invisible format character (zero-width space,
+# bidi override) would make a message impossible to address or misleading to read.
+_ID_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
 
 EXAMPLE_MESSAGE: dict[str, Any] = {
     "id": "unique-message-id",
@@ -32,13 +33,44 @@ EXAMPLE_MESSAGE: dict[str, Any] = {
 }
 
 
+def as_utc(value: datetime) -> datetime:
+    """The same instant in UTC (naive means UTC); ValueError when UTC cannot hold it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC; 0001-01-01T00:00+01:00 in year 0.
+        raise ValueError(
+            "is out of range: in UTC it must fall between 0001-01-01 and 9999-12-31"
+        ) from None
+
+
 def iso(ms: int) -> str:
     """Milliseconds since the epoch as ISO-8601 UTC with a `Z`."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
+    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
-def _json_body(value: Any) -> bytes:
+class EncodedJson(bytes):
+    """A payload encoded for the wire, remembering how deeply it nests."""
+
+    depth: int
+
+
+def json_depth(value: Any) -> int:
+    """How many arrays and objects nest inside each other in `value` (a scalar is 0)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _json_body(value: Any) -> EncodedJson:
     """Any JSON value, encoded once, here, as the webhook's body (compact, UTF-8).
 
     The standard encoder keeps integers of any size exact; `allow_nan=False` refuses the
@@ -48,11 +80,24 @@ def _json_body(value: Any) -> bytes:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except ValueError:
         raise ValueError("must be strict JSON: NaN and Infinity are not allowed") from None
-    return text.encode()
+    body = EncodedJson(text.encode())
+    body.depth = json_depth(value)
+    return body
 
 
 # Validated into its encoded bytes; documented as what it is on the wire: any JSON value.
-JsonBody = Annotated[bytes, PlainValidator(_json_body), WithJsonSchema({})]
+JsonBody = Annotated[EncodedJson, PlainValidator(_json_body), WithJsonSchema({})]
+
+
+def check_id(value: str) -> str:
+    """ValueError naming the first character an id may not hold."""
+    for position, char in enumerate(value):
+        if char == "/" or unicodedata.category(char) in _ID_FORBIDDEN_CATEGORIES:
+            raise ValueError(
+                "must not contain '/', white space or control characters "
+                f"(found U+{ord(char):04X} at position {position})"
+            )
+    return value
 
 
 class ScheduleRequest(BaseModel):
@@ -66,7 +111,8 @@ class ScheduleRequest(BaseModel):
             min_length=1,
             max_length=MAX_ID_LENGTH,
             description="Your unique id for the message; also the webhook's idempotency key. "
-            "1 to 256 characters, no slash, white space or control characters.",
+            "1 to 256 characters, no slash, white space, control or invisible format "
+            "characters.",
             examples=["unique-message-id"],
         ),
     ]
@@ -99,33 +145,17 @@ class ScheduleRequest(BaseModel):
     @field_validator("id")
     @classmethod
     def _id_is_addressable(cls, value: str) -> str:
-        if _ID_FORBIDDEN.search(value):
-            raise ValueError("must not contain '/', white space or control characters")
-        return value
+        return check_id(value)
 
     @field_validator("scheduleTo")
     @classmethod
     def _as_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return as_utc(value)
 
     @field_validator("webhookUrl")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError as error:
-            raise ValueError(f"is not a valid URL ({error})") from None
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("must name a host")
-        if port == 0:
-            raise ValueError("must not use port 0")
-        if any(ch.isspace() for ch in value):
-            raise ValueError("must not contain white space")
+        check_webhook_url(value)
         return value
 
     def due_ms(self) -> int:
@@ -194,7 +224,19 @@ class MessageDetail(BaseModel):
 
 class Health(BaseModel):
     status: Literal["healthy", "unhealthy"]
-    redis: Literal["connected", "disconnected"]
+    redis: Literal[
+        "connected",
+        "disconnected",
+        "loading",
+        "out_of_memory",
+        "read_only",
+        "disk_error",
+        "busy",
+        "script_cache",
+        "cluster_down",
+        "master_down",
+        "no_replicas",
+    ] = Field(description="`connected` when Redis accepts writes, else why it does not.")
     leader: bool = Field(description="This replica holds the housekeeping lease.")
     draining: bool = Field(description="The replica is shutting down.")
     version: str

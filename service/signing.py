@@ -1,4 +1,9 @@
-"""Standard Webhooks signatures: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`."""
+"""Standard Webhooks signatures: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+
+WEBHOOK_SIGNING_SECRET may hold several secrets separated by spaces: every request is
+then signed with each, as Standard Webhooks allows, so a receiver can move to a new
+secret before the old one is dropped (rotation without a gap).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ PREFIX = "whsec_"
 
 
 def decode_secret(secret: str) -> bytes:
-    """The HMAC key inside a `whsec_<base64>` secret; ValueError names what is wrong."""
+    """The HMAC key inside one `whsec_<base64>` secret; ValueError names what is wrong."""
     if not secret.startswith(PREFIX):
         raise ValueError("WEBHOOK_SIGNING_SECRET must look like whsec_<base64 key>")
     try:
@@ -23,8 +28,18 @@ def decode_secret(secret: str) -> bytes:
     return key
 
 
-def sign(key: bytes, *, message_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header value for one request."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+def decode_secrets(value: str) -> tuple[bytes, ...]:
+    """Every key in a space-separated list of secrets, in order."""
+    keys = tuple(decode_secret(part) for part in value.split())
+    if not keys:
+        raise ValueError("WEBHOOK_SIGNING_SECRET holds no secret")
+    return keys
+
+
+def sign(keys: tuple[bytes, ...], *, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value: one `v1,` signature per key."""
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        for key in keys
+    )

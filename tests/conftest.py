@@ -16,6 +16,8 @@ from tests.support.sink import Sink
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# A loopback address nothing listens on: for messages that are never meant to arrive.
+NOWHERE = "http://127.0.0.1:9"
 
 # Short timings so retries, leases and drains happen within a test's patience.
 FAST = {
@@ -26,6 +28,7 @@ FAST = {
     "claim_timeout_seconds": 5.0,
     "leader_lease_seconds": 2.0,
     "shutdown_grace_seconds": 2.0,
+    "shutdown_delay_seconds": 0.0,
 }
 
 

@@ -1,17 +1,19 @@
+#!lua flags=allow-oom
 --[[ cancel: delete a message in whatever state it is, or only when dead-lettered.
-KEYS[1] messages hash   KEYS[2] due index   KEYS[3] in-flight set   KEYS[4] dead-letter set
-ARGV[1] id   ARGV[2] '1' to delete only a dead-lettered message
-Returns 1 when deleted, 0 when there is no such message (in that state). ]]
--- @include record
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
+ARGV[1] id   ARGV[2] '1' to cancel only a dead-lettered message
+Prevents: a message surviving in one index after its record is gone (all four are
+cleared in one step); a delivery in flight can then no longer settle it.
+Returns 1 when cancelled, 0 when there is no such message (in that state). ]]
+local id, dead_only = ARGV[1], ARGV[2] == '1'
+local raw = redis.call('HGET', MSGS, id)
 if not raw then
   return 0
 end
-if ARGV[2] == '1' and record_read(raw)[STATE] ~= 'd' then
+if dead_only and meta_read(raw)[F_STATE] ~= 'd' then
   return 0
 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
+forget(id)
+redis.call('ZREM', DUE, id)
+redis.call('ZREM', INFLIGHT, id)
+redis.call('ZREM', DEAD, id)
 return 1

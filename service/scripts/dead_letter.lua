@@ -1,21 +1,20 @@
---[[ dead_letter: park a message whose last attempt failed, keeping its last error.
-KEYS[1] messages hash   KEYS[2] in-flight set   KEYS[3] dead-letter set
-ARGV[1] id   ARGV[2] created token (base 36)   ARGV[3] attempt number of the claim   ARGV[4] error text
-Returns 1 when parked, 0 when the claim was stale or the message gone. ]]
--- @include record
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then
+#!lua flags=allow-oom
+--[[ dead_letter: park a message whose delivery failed for good, keeping its last error.
+ARGV[1] id   ARGV[2] claim token   ARGV[3] error text
+Prevents: a late dead-letter from an expired claim leaving the id both due again and
+dead (a redrive would then make it claimable while another replica delivers it).
+Returns 1 when parked, 0 when the claim is not current. ]]
+local id, token, err = ARGV[1], ARGV[2], ARGV[3]
+local f = claimed(id, token)
+if not f then
   return 0
 end
-local f = record_read(raw)
-if f[CREATED] ~= ARGV[2] or f[ATTEMPTS] ~= ARGV[3] then
-  return 0
-end
-local now = redis_now_ms()
-f[STATE] = 'd'
-f[DEAD_AT] = tostring(now)
-f[ERROR] = ARGV[4]
-redis.call('HSET', KEYS[1], ARGV[1], record_write(f, raw))
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
+local now = now_ms()
+f[F_STATE] = 'd'
+f[F_DEAD_AT] = b36(now)
+f[F_CLAIM] = ''
+f[F_ERROR] = err
+redis.call('HSET', MSGS, id, meta_write(f))
+redis.call('ZREM', INFLIGHT, id)
+redis.call('ZADD', DEAD, now, id)
 return 1

@@ -1,16 +1,15 @@
+#!lua flags=allow-oom
 --[[ purge_dead: delete dead letters older than the retention period.
-Fenced: runs only while the caller still holds the housekeeping lease.
-KEYS[1] dead-letter set   KEYS[2] lease   KEYS[3] messages hash
 ARGV[1] lease value of the caller   ARGV[2] retention ms   ARGV[3] max entries
+Prevents: a former lease holder acting after another took over (fenced).
 Returns the number deleted, or -1 when the caller does not hold the lease. ]]
--- @include record
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+local lease, retention, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if not holds_lease(lease) then
   return -1
 end
-local cutoff = redis_now_ms() - tonumber(ARGV[2])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGEBYSCORE', DEAD, '-inf', now_ms() - retention, 'LIMIT', 0, limit)
 for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', DEAD, id)
+  forget(id)
 end
 return #ids

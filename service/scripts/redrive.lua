@@ -1,17 +1,19 @@
+#!lua flags=allow-oom
 --[[ redrive: make a dead-lettered message due now, with its attempts reset.
-KEYS[1] messages hash   KEYS[2] dead-letter set   KEYS[3] due index
 ARGV[1] id
+Prevents: redriving a message that is not dead (it would then be due twice).
 Returns the new due time in ms, or 0 when the message is not dead-lettered. ]]
--- @include record
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw or redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then
+local id = ARGV[1]
+local raw = redis.call('HGET', MSGS, id)
+if not raw or redis.call('ZREM', DEAD, id) == 0 then
   return 0
 end
-local now = redis_now_ms()
-local f = record_read(raw)
-f[STATE] = 'p'
-f[ATTEMPTS] = '0'
-f[DEAD_AT] = ''
-redis.call('HSET', KEYS[1], ARGV[1], record_write(f, raw))
-redis.call('ZADD', KEYS[3], now, ARGV[1])
+local now = now_ms()
+local f = meta_read(raw)
+f[F_STATE] = 'p'
+f[F_ATTEMPTS] = '0'
+f[F_DEAD_AT] = ''
+f[F_CLAIM] = ''
+redis.call('HSET', MSGS, id, meta_write(f))
+redis.call('ZADD', DUE, now, id)
 return now

@@ -1,10 +1,23 @@
 --[[ schedule: store a new message and index it by due time.
-KEYS[1] messages hash   KEYS[2] due index
-ARGV[1] id   ARGV[2] record (see _record.lua)   ARGV[3] due ms
-Returns 0 when the id exists (in any state), 1 when stored. Waking the delivery loop
-is the caller's business: it compares the due time with the loop's alarm itself. ]]
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+ARGV[1] id   ARGV[2] metadata record   ARGV[3] body   ARGV[4] due ms
+ARGV[5] max stored messages (0: no limit)   ARGV[6] max stored body bytes (0: no limit)
+Prevents: two POSTs with one id both succeeding (the existence check and the write
+are one step), and a quota being overrun by concurrent POSTs.
+Returns 1 stored, 0 the id exists (in any state), -1 over the message quota,
+-2 over the byte quota. Waking the delivery loop is the caller's business. ]]
+local id, meta, body, due = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local max_messages, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+if redis.call('HEXISTS', MSGS, id) == 1 then
   return 0
 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if max_messages > 0 and redis.call('HLEN', MSGS) >= max_messages then
+  return -1
+end
+if max_bytes > 0 and tonumber(redis.call('GET', BYTES) or '0') + #body > max_bytes then
+  return -2
+end
+redis.call('HSET', MSGS, id, meta)
+redis.call('HSET', BODIES, id, body)
+redis.call('INCRBY', BYTES, #body)
+redis.call('ZADD', DUE, due, id)
 return 1

@@ -1,4 +1,10 @@
---[[ stats: the sizes of the due index, the in-flight set and the dead-letter set.
-KEYS[1] due index   KEYS[2] in-flight set   KEYS[3] dead-letter set
-Returns {pending, in flight, dead}. ]]
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3])}
+#!lua flags=no-writes
+--[[ stats: sizes of the indexes and of the store, read in one step so they agree.
+No ARGV. Returns {pending, in flight, dead, stored messages, stored body bytes}. ]]
+return {
+  redis.call('ZCARD', DUE),
+  redis.call('ZCARD', INFLIGHT),
+  redis.call('ZCARD', DEAD),
+  redis.call('HLEN', MSGS),
+  tonumber(redis.call('GET', BYTES) or '0'),
+}

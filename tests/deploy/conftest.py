@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploytools import find_tool, helm_template_args, run
+
+from tests.support.deploytools import find_tool, helm_template_args, run
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
-from deploytools import CHART, CI_VALUES, REPO, helm_template_args, of_kind, one, run
+
+from tests.support.deploytools import CHART, CI_VALUES, REPO, helm_template_args, of_kind, one, run
 
 Render = Callable[..., list[dict[str, Any]]]
 CI_IDS = [path.name for path in CI_VALUES]
+SHUTDOWN_REFUSAL = "must exceed config.SHUTDOWN_DELAY_SECONDS (5) + config.SHUTDOWN_GRACE_SECONDS"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
 KUBE_VERSIONS = ["1.25.0", "1.35.0"]
 
@@ -124,7 +126,7 @@ def test_deployment_rolls_without_losing_capacity(render: Render) -> None:
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["spec"]["template"]
-    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 35
     assert {"checksum/config", "checksum/secret"} <= set(pod["metadata"]["annotations"])
     spread = pod["spec"]["topologySpreadConstraints"][0]
     assert spread["topologyKey"] == "kubernetes.io/hostname"
@@ -235,10 +237,33 @@ def test_external_redis_by_host(render: Render) -> None:
             ["redis.enabled=false", "externalRedis.existingSecretUrlKey=url"],
             "needs externalRedis.existingSecret",
         ),
-        (["terminationGracePeriodSeconds=22"], "must exceed config.SHUTDOWN_GRACE_SECONDS"),
-        (["config.SHUTDOWN_GRACE_SECONDS=40"], "must exceed config.SHUTDOWN_GRACE_SECONDS"),
+        (["terminationGracePeriodSeconds=22"], SHUTDOWN_REFUSAL),
+        (["config.SHUTDOWN_GRACE_SECONDS=40"], SHUTDOWN_REFUSAL),
+        # 5 + 20 + 5 = 30: the shutdown delay counts too.
+        (["terminationGracePeriodSeconds=30"], SHUTDOWN_REFUSAL),
+        (["config.SHUTDOWN_DELAY_SECONDS=15"], "config.SHUTDOWN_DELAY_SECONDS (15)"),
         (["config.API_TOKEN=0123456789abcdef"], "additional properties 'API_TOKEN' not allowed"),
         (["config.REDIS_HOST=elsewhere"], "additional properties 'REDIS_HOST' not allowed"),
+        (
+            ["config.WEBHOOK_DENY_NETWORKS=private"],
+            "additional properties 'WEBHOOK_DENY_NETWORKS' not allowed",
+        ),
+        (["networkPolicy.egress.enabled=true"], "networkPolicy.egress.enabled needs"),
+        (
+            [
+                "networkPolicy.enabled=true",
+                "networkPolicy.egress.enabled=true",
+                "networkPolicy.egress.blockedCIDRs={10.0.0.0}",
+            ],
+            "/networkPolicy/egress/blockedCIDRs/0",
+        ),
+        (
+            ["redis.maxmemory=1Gi", "redis.resources.limits.memory=1Gi"],
+            "redis.maxmemory (1Gi) must be below redis.resources.limits.memory (1Gi)",
+        ),
+        (["redis.extraArgs={--maxmemory,2gb}"], "redis.extraArgs must not set --maxmemory"),
+        (["redis.extraArgs={--maxmemory-policy,allkeys-lru}"], "must not set --maxmemory-policy"),
+        (["redis.resources.limits.memory=1e9"], 'cannot read "1e9" as a memory quantity'),
         (["auth.apiToken=short"], "/auth/apiToken"),
         (["replicaCount=0"], "/replicaCount"),
         (["redis.appendfsync=sometimes"], "/redis/appendfsync"),

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploytools import CHART, CI_VALUES, REPO, kustomize, of_kind, pod_specs
+
+from tests.support.deploytools import CHART, CI_VALUES, REPO, kustomize, of_kind, pod_specs
 
 Render = Callable[..., list[dict[str, Any]]]
 SECRET_ENV = {"API_TOKEN", "WEBHOOK_SIGNING_SECRET", "REDIS_PASSWORD", "REDIS_URL", "METRICS_TOKEN"}
@@ -190,18 +191,48 @@ def settings_default(field: str) -> Any:
     return Settings.model_fields[field].default
 
 
-def test_the_pod_outlives_the_drain(scenarios: dict[str, list[dict[str, Any]]]) -> None:
+def shutdown_seconds(env: dict[str, Any]) -> float:
+    """Unready-but-serving delay plus drain grace: how long the service takes to stop."""
+    return sum(
+        float(env.get(name.upper(), settings_default(name)))
+        for name in ("shutdown_delay_seconds", "shutdown_grace_seconds")
+    )
+
+
+def test_the_pod_outlives_the_delay_and_the_drain(
+    scenarios: dict[str, list[dict[str, Any]]],
+) -> None:
     for name, docs in scenarios.items():
         for spec in pod_specs(docs):
             api = [c for c in spec["containers"] if c["name"] == "api"]
             if not api:
                 continue
-            grace = float(
-                env_of(api[0], docs).get(
-                    "SHUTDOWN_GRACE_SECONDS", settings_default("shutdown_grace_seconds")
-                )
-            )
-            assert spec["terminationGracePeriodSeconds"] > grace + 5, name
+            needed = shutdown_seconds(env_of(api[0], docs))
+            assert spec["terminationGracePeriodSeconds"] > needed + 5, name
+
+
+def test_the_shutdown_delay_is_set_explicitly(scenarios: dict[str, list[dict[str, Any]]]) -> None:
+    # Spelled out where an operator reads the settings, next to the grace it adds to.
+    for name in ("chart:default-values.yaml", "k8s:base"):
+        for container in containers(scenarios[name]):
+            assert "SHUTDOWN_DELAY_SECONDS" in env_of(container, scenarios[name]), name
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["config"]["SHUTDOWN_DELAY_SECONDS"] == settings_default("shutdown_delay_seconds")
+    pod_termination = "kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination"
+    for path in ("charts/scheduler-api/values.yaml", "k8s/base/kustomization.yaml"):
+        assert pod_termination in (REPO / path).read_text(), path
+
+
+def test_compose_stops_the_app_after_its_delay_and_drain() -> None:
+    app = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["app"]
+    env = {
+        key: re.sub(r"^\$\{\w+:-([^}]*)\}$", r"\1", str(value))
+        for key, value in app["environment"].items()
+    }
+    assert "SHUTDOWN_DELAY_SECONDS" in env
+    stop_grace = re.fullmatch(r"(\d+)s", app["stop_grace_period"])
+    assert stop_grace is not None
+    assert int(stop_grace.group(1)) > shutdown_seconds(env) + 5
 
 
 def test_compose_speaks_the_service_names() -> None:

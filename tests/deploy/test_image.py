@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploytools import REPO, find_tool
+
+from tests.support.deploytools import REPO, find_tool
 
 pytestmark = pytest.mark.slow
 
@@ -161,6 +162,18 @@ def docker() -> Iterator[Docker]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+def debian_mirror() -> str:
+    """The Debian mirror apt uses here (it may be the only one reachable), else the default."""
+    mirror = "http://deb.debian.org/debian"
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if not sources.is_file():
+        return mirror
+    uris = (
+        line.split()[1] for line in sources.read_text().splitlines() if line.startswith("URIs:")
+    )
+    return next(uris, mirror)
+
+
 def debian_rootfs_tar() -> Path:
     """A tarball of a minimal Debian bookworm with Python, built once and cached."""
     if ROOTFS_CACHE.is_file():
@@ -169,17 +182,7 @@ def debian_rootfs_tar() -> Path:
         reason = apt_install("debootstrap")
         if reason:
             pytest.skip(f"cannot build a base image without a registry: {reason}")
-    mirror = "http://deb.debian.org/debian"
-    sources = Path("/etc/apt/sources.list.d/debian.sources")
-    if sources.is_file():
-        mirror = next(
-            (
-                line.split()[1]
-                for line in sources.read_text().splitlines()
-                if line.startswith("URIs:")
-            ),
-            mirror,
-        )
+    mirror = debian_mirror()
     with tempfile.TemporaryDirectory(prefix="scheduler-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         subprocess.run(

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deploytools import K8S_DIRS, REPO, kustomize, of_kind, one, run
+
+from tests.support.deploytools import K8S_DIRS, REPO, kustomize, of_kind, one, run
 
 IDS = [str(folder.relative_to(REPO)) for folder in K8S_DIRS]
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deploytools import CHART, REPO, helm_template_args, run
+
+from tests.support.deploytools import CHART, REPO, helm_template_args, run
 
 CHECKOV_TARGETS = {
     "helm-chart": ["-d", "charts", "--framework", "helm"],

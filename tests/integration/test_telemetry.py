@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.telemetry import Tracing
-from tests.conftest import AUTH, message
+from tests.conftest import AUTH, NOWHERE, message
 from tests.support.polling import wait_until
 from tests.support.sink import Sink
 
@@ -68,7 +68,7 @@ class TestMetrics:
         assert value(api, "scheduler_redis_up") == 1
 
     def test_lease_holder_exports_cluster_gauges(self, api: TestClient) -> None:
-        api.post("/messages", json=message("later", "http://a.b", at="2999-01-01"), headers=AUTH)
+        api.post("/messages", json=message("later", NOWHERE, at="2999-01-01"), headers=AUTH)
         assert wait_until(lambda: value(api, "scheduler_leader") == 1)
         assert wait_until(lambda: value(api, "scheduler_pending_messages") == 1, timeout=10)
         assert value(api, "scheduler_inflight_messages") == 0

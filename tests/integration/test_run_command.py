@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH, TOKEN, message
+from tests.support.polling import wait_until
 from tests.support.redis_server import free_port
 
 
@@ -55,6 +56,8 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_refuses_to_start_without_api_token(tmp_path: Path) -> None:
@@ -84,20 +87,29 @@ def test_refuses_a_placeholder_token_without_printing_it(tmp_path: Path) -> None
     assert "your-secret-token-here" not in result.stderr
 
 
-def test_embedded_redis_keeps_messages_across_restarts_and_sigterm_exits_zero(
+def test_embedded_redis_keeps_messages_and_sigterm_serves_through_the_delay_then_exits_zero(
     tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = clean_env(
-        API_TOKEN=TOKEN, API_HOST="127.0.0.1", API_PORT=str(port), SHUTDOWN_GRACE_SECONDS="2"
+        API_TOKEN=TOKEN,
+        API_HOST="127.0.0.1",
+        API_PORT=str(port),
+        SHUTDOWN_GRACE_SECONDS="2",
+        SHUTDOWN_DELAY_SECONDS="3",
     )
     first = start(tmp_path, env)
     processes.append(first)
     wait_healthy(url, first)
-    body = message("kept", "https://example.com/hook", at="2999-01-01T00:00:00Z")
+    body = message("kept", "http://127.0.0.1:9/hook", at="2999-01-01T00:00:00Z")
     assert httpx.post(f"{url}/messages", json=body, headers=AUTH).status_code == 200
     first.send_signal(signal.SIGTERM)
+    # During SHUTDOWN_DELAY_SECONDS: not ready, but still serving what load balancers send.
+    assert wait_until(lambda: httpx.get(f"{url}/health").status_code == 503, timeout=2)
+    late = message("late", "http://127.0.0.1:9/hook", at="2999-01-01T00:00:00Z")
+    assert httpx.post(f"{url}/messages", json=late, headers=AUTH).status_code == 200
+    assert first.poll() is None
     assert first.wait(timeout=30) == 0
     output = first.stdout.read().decode() if first.stdout else ""
     assert "embedded" in output
@@ -109,6 +121,7 @@ def test_embedded_redis_keeps_messages_across_restarts_and_sigterm_exits_zero(
     wait_healthy(url, second)
     detail = httpx.get(f"{url}/messages/kept", headers=AUTH)
     assert detail.status_code == 200
+    assert httpx.get(f"{url}/messages/late", headers=AUTH).status_code == 200
     assert detail.json()["scheduleTo"] == "2999-01-01T00:00:00.000Z"
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0

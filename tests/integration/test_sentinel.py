@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from service import connection
 from service.app import create_app
 from tests.conftest import AUTH, message
 from tests.support.polling import wait_until
@@ -134,3 +136,47 @@ def test_service_follows_the_master_through_a_failover(
         assert wait_until(lambda: "after" in sink.ids(), timeout=15)
         time.sleep(0.5)
         assert sorted(sink.ids()) == ["after", "before"]
+
+
+async def _ping_while_the_pool_is_busy(settings: Any) -> tuple[bool, float]:
+    """Hold every connection with a 1 s BLPOP, then PING: it must wait, not fail."""
+    client = connection.connect(settings)
+    try:
+        blockers = [
+            asyncio.create_task(client.blpop([f"nothing-{n}"], timeout=1))
+            for n in range(connection.MAX_CONNECTIONS)
+        ]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        answered = bool(await client.ping())
+        waited = time.monotonic() - started
+        await asyncio.gather(*blockers)
+        return answered, waited
+    finally:
+        await connection.disconnect(client)
+
+
+@pytest.mark.slow
+def test_a_sentinel_pool_waits_for_a_free_connection_instead_of_failing(
+    sentinels: SentinelSet, make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "MAX_CONNECTIONS", 2)
+    settings = make_settings(
+        redis_url=None,
+        redis_sentinels=sentinels.addresses,
+        redis_sentinel_master=MASTER,
+        redis_timeout_seconds=3.0,
+    )
+    answered, waited = asyncio.run(_ping_while_the_pool_is_busy(settings))
+    assert answered
+    assert waited > 0.3  # it queued behind the BLPOPs rather than raising "Too many connections"
+
+
+def test_a_plain_pool_waits_for_a_free_connection_too(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection, "MAX_CONNECTIONS", 2)
+    answered, waited = asyncio.run(
+        _ping_while_the_pool_is_busy(make_settings(redis_timeout_seconds=3.0))
+    )
+    assert answered and waited > 0.3

@@ -28,7 +28,7 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from service.keys import Keys
+from service.keys import Layout
 from service.records import NewMessage
 from service.store import Store
 from tests.support.async_sink import AsyncSink
@@ -39,8 +39,9 @@ from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
-KEYS = Keys("scheduler")
-RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "replicas.jsonl"
+LAYOUT = Layout("scheduler")
+HOME = LAYOUT.home
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "replicas.jsonl"
 COMMAND = ".venv/bin/pytest -m slow tests/test_replicas.py -s"
 
 
@@ -113,7 +114,7 @@ def seed(url: str, ids: list[str], webhook: str, *, due_ms: Callable[[int], int]
     async def write() -> list[int]:
         client = AsyncRedis.from_url(url)
         try:
-            return await Store(client, KEYS).schedule_many(messages)
+            return await Store(client, LAYOUT).schedule_many(messages)
         finally:
             await client.aclose()
 
@@ -131,7 +132,7 @@ def orphan_claim(url: str, message_id: str, webhook: str) -> bool:
     async def claim() -> list[str]:
         client = AsyncRedis.from_url(url)
         try:
-            batch = await Store(client, KEYS).claim(limit=1, claim_timeout_ms=1)
+            batch = await Store(client, LAYOUT).claim(LAYOUT.home, limit=1, claim_timeout_ms=1)
         finally:
             await client.aclose()
         return [c.id for c in batch.claims]
@@ -192,7 +193,7 @@ def iso_in(seconds: float) -> str:
 
 
 def lease(db: redis.Redis) -> tuple[str, int] | None:
-    value = db.get(KEYS.lease)
+    value = db.get(HOME.lease)
     if value is None:
         return None
     owner, _, fence = str(value).rpartition(":")
@@ -201,7 +202,7 @@ def lease(db: redis.Redis) -> tuple[str, int] | None:
 
 def backlog(db: redis.Redis) -> tuple[int, int, int]:
     """(due, in flight, dead) sizes."""
-    return db.zcard(KEYS.due), db.zcard(KEYS.inflight), db.zcard(KEYS.dead)
+    return db.zcard(HOME.due), db.zcard(HOME.inflight), db.zcard(HOME.dead)
 
 
 def wait_drained(db: redis.Redis, *, timeout: float) -> bool:
@@ -498,7 +499,7 @@ def test_a_paused_lease_holder_is_fenced_out_when_it_resumes(
     assert recovered[holder.name] == 0
     assert not logged_after(holder, "took the housekeeping lease", resumed_wall)
     assert logged_after(holder, "lost the housekeeping lease", resumed_wall)
-    assert int(db.get(KEYS.fence) or 0) == taken[1] > before[1]
+    assert int(db.get(HOME.fence) or 0) == taken[1] > before[1]
     report(
         "sigstop_lease_holder",
         lease_ttl_s=lease_ttl,

@@ -185,7 +185,7 @@ class TestDeadLetters:
         assert gone(api, "drop")
 
     def test_unknown_dead_letter_is_404(self, api: TestClient) -> None:
-        post(api, message("alive", "http://example.invalid/", at="2999-01-01T00:00:00Z"))
+        post(api, message("alive", "http://127.0.0.1:9/", at="2999-01-01T00:00:00Z"))
         assert api.post("/dead-letters/alive/redrive", headers=AUTH).status_code == 404
         assert api.delete("/dead-letters/alive", headers=AUTH).status_code == 404
         assert api.delete("/dead-letters/nope", headers=AUTH).status_code == 404
@@ -199,8 +199,8 @@ def test_delete_racing_a_delivery_never_brings_the_message_back(
     assert api.delete("/messages/race", headers=AUTH).status_code == 200
     time.sleep(1.5)  # the failed attempt settles while the message is deleted
     assert gone(api, "race")
-    assert raw_redis.zcard("{scheduler}:due") == 0
-    assert raw_redis.zcard("{scheduler}:inflight") == 0
+    assert raw_redis.zcard("{scheduler:0}:due") == 0
+    assert raw_redis.zcard("{scheduler:0}:inflight") == 0
     assert len(sink.received) == 1
 
 
@@ -215,7 +215,7 @@ def test_pending_messages_survive_a_restart_and_are_delivered_once(
     for i in range(1000):
         post(first, message(f"r{i}", sink.url(), at=due))
     first.__exit__(None, None, None)
-    assert raw_redis.zcard("{scheduler}:due") == 1000
+    assert raw_redis.zcard("{scheduler:0}:due") == 1000
     assert sink.received == []
     start_app()
     received = sink.wait_for(1000, timeout=30)

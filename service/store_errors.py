@@ -1,0 +1,159 @@
+"""What a Redis error means for the service: which condition, what to tell the caller.
+
+Redis answers some requests with an error that says the store cannot take them *now*
+(out of memory, a read-only replica, a failing disk, a long script, a restart still
+loading its data, a cluster reshaping itself). Each is a condition with a code the API
+answers with (503 and Retry-After), that readiness reports, and that is logged once
+per burst instead of once per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("service.store")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A reason the store cannot serve now; `health` is what /health says of Redis."""
+
+    code: str
+    health: str
+    advice: str
+
+
+UNREACHABLE = Condition(
+    "redis_unavailable", "disconnected", "The schedule store (Redis) is unreachable; retry shortly."
+)
+LOADING = Condition(
+    "redis_loading",
+    "loading",
+    "The schedule store (Redis) is loading its data after a restart; retry shortly.",
+)
+OUT_OF_MEMORY = Condition(
+    "redis_out_of_memory",
+    "out_of_memory",
+    "The schedule store (Redis) is full (maxmemory reached); nothing was stored. Retry once "
+    "deliveries have drained it, or raise its memory.",
+)
+READ_ONLY = Condition(
+    "redis_read_only",
+    "read_only",
+    "The schedule store (Redis) is a read-only replica; nothing was stored. Retry shortly.",
+)
+DISK_ERROR = Condition(
+    "redis_disk_error",
+    "disk_error",
+    "The schedule store (Redis) refuses writes because it cannot write its disk; "
+    "nothing was stored.",
+)
+BUSY = Condition(
+    "redis_busy", "busy", "The schedule store (Redis) is busy running a long script; retry shortly."
+)
+SCRIPTS_MISSING = Condition(
+    "redis_script_cache",
+    "script_cache",
+    "The schedule store (Redis) lost its script cache; retry shortly.",
+)
+CLUSTER_DOWN = Condition(
+    "redis_cluster_down",
+    "cluster_down",
+    "The schedule store (Redis Cluster) is failing over or resharding; retry shortly.",
+)
+MASTER_DOWN = Condition(
+    "redis_master_down",
+    "master_down",
+    "The schedule store (Redis) has lost its link to the master; retry shortly.",
+)
+NO_REPLICAS = Condition(
+    "redis_no_replicas",
+    "no_replicas",
+    "The schedule store (Redis) has too few replicas to accept writes; retry shortly.",
+)
+
+# Error replies by their first word, for those redis-py has no class of its own.
+_BY_PREFIX = {
+    "OOM": OUT_OF_MEMORY,
+    "READONLY": READ_ONLY,
+    "MISCONF": DISK_ERROR,
+    "BUSY": BUSY,
+    "NOSCRIPT": SCRIPTS_MISSING,
+    "LOADING": LOADING,
+    "MASTERDOWN": MASTER_DOWN,
+    "CLUSTERDOWN": CLUSTER_DOWN,
+    "TRYAGAIN": CLUSTER_DOWN,
+    "NOREPLICAS": NO_REPLICAS,
+}
+
+
+# Error classes redis-py raises, most specific first (BusyLoadingError is a
+# ConnectionError; MasterDownError is a ClusterDownError).
+_BY_CLASS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Condition], ...] = (
+    (BusyLoadingError, LOADING),
+    ((RedisConnectionError, RedisTimeoutError, OSError), UNREACHABLE),
+    (OutOfMemoryError, OUT_OF_MEMORY),
+    (ReadOnlyError, READ_ONLY),
+    (NoScriptError, SCRIPTS_MISSING),
+    (MasterDownError, MASTER_DOWN),
+    ((ClusterDownError, TryAgainError), CLUSTER_DOWN),
+)
+
+
+def classify(error: BaseException) -> Condition | None:
+    """The condition behind a Redis error; None for one that means a bug (e.g. a script error)."""
+    for kinds, condition in _BY_CLASS:
+        if isinstance(error, kinds):
+            return condition
+    if isinstance(error, ResponseError):
+        return _BY_PREFIX.get(str(error).split(" ", 1)[0].upper())
+    if isinstance(error, RedisError):
+        return UNREACHABLE
+    return None
+
+
+class BurstLog:
+    """Logs a condition when it starts, then at most once per `quiet` seconds with a count."""
+
+    def __init__(self, quiet: float = 30.0) -> None:
+        self.quiet = quiet
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def note(self, condition: Condition, error: BaseException) -> None:
+        now = time.monotonic()
+        code = condition.code
+        if now - self._last.get(code, -self.quiet) < self.quiet:
+            self._suppressed[code] = self._suppressed.get(code, 0) + 1
+            return
+        more = self._suppressed.pop(code, 0)
+        self._last[code] = now
+        log.warning(
+            "redis cannot serve requests: %s",
+            code,
+            extra={"reason": _first_line(error), "repeats_since_last_log": more},
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:200]
+
+
+store_log = BurstLog()

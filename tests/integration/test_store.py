@@ -1,0 +1,286 @@
+"""The Redis scripts, one behaviour at a time, against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from service.keys import Layout, LegacyKeys
+from service.records import NewMessage, State
+from service.store import LeaseLost, Store, Stored
+
+T = TypeVar("T")
+NOW = 1_700_000_000_000
+HOME = Layout().home
+NO_QUOTA = {"max_messages": 0, "max_bytes": 0}
+
+
+def run(redis_url: str, scenario: Callable[[Store], Awaitable[T]]) -> T:
+    async def main() -> T:
+        client = Redis.from_url(redis_url)
+        try:
+            return await scenario(Store(client, Layout()))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def new(message_id: str, *, due_ms: int = NOW, created_ms: int = NOW, size: int = 7) -> NewMessage:
+    payload = b'{"a":"' + b"x" * max(size - 8, 0) + b'"}'
+    return NewMessage(message_id, due_ms, payload, "http://127.0.0.1:9/hook", created_ms)
+
+
+async def claim_one(store: Store, *, timeout_ms: int = 60_000) -> Any:
+    [claim] = (await store.claim(HOME, limit=1, claim_timeout_ms=timeout_ms)).claims
+    return claim
+
+
+async def leader(store: Store, owner: str = "me") -> str:
+    fence = await store.lease_acquire(owner=owner, ttl_ms=10_000)
+    return f"{owner}:{fence}"
+
+
+def test_record_keeps_every_field(redis_url: str) -> None:
+    async def scenario(store: Store) -> Any:
+        message = NewMessage("r", NOW + 5, b'{"x":"a\\nb"}', "https://u:p@h/p?q=1", NOW)
+        await store.schedule(message, **NO_QUOTA)
+        return await store.get("r")
+
+    record = run(redis_url, scenario)
+    assert (record.meta.due_ms, record.meta.created_ms, record.meta.attempts) == (NOW + 5, NOW, 0)
+    assert record.payload == b'{"x":"a\\nb"}'
+    assert record.meta.url == "https://u:p@h/p?q=1"
+    assert record.meta.state is State.PENDING
+    assert record.next_run_ms == NOW + 5
+
+
+def test_an_id_is_stored_once(redis_url: str) -> None:
+    async def scenario(store: Store) -> list[Stored]:
+        return [await store.schedule(new("twice"), **NO_QUOTA) for _ in range(2)]
+
+    assert run(redis_url, scenario) == [Stored.STORED, Stored.EXISTS]
+
+
+def test_concurrent_claims_hand_each_message_to_one_caller(redis_url: str) -> None:
+    async def scenario(store: Store) -> list[list[str]]:
+        await store.schedule_many([new(f"c{i}") for i in range(500)])
+
+        async def claimer() -> list[str]:
+            got: list[str] = []
+            for _ in range(200):
+                batch = await store.claim(HOME, limit=7, claim_timeout_ms=60_000)
+                got += [claim.id for claim in batch.claims]
+            return got
+
+        return list(await asyncio.gather(*(claimer() for _ in range(4))))
+
+    results = run(redis_url, scenario)
+    every = [message_id for got in results for message_id in got]
+    assert sorted(every) == sorted(f"c{i}" for i in range(500))
+    assert all(results), "every claimer got some"
+
+
+def test_every_claim_gets_a_new_token(redis_url: str) -> None:
+    async def scenario(store: Store) -> tuple[str, str]:
+        await store.schedule(new("t"), **NO_QUOTA)
+        first = await claim_one(store)
+        await store.retry(first, delay_ms=0, error="again")
+        second = await claim_one(store)
+        return first.token, second.token
+
+    first, second = run(redis_url, scenario)
+    assert first and second and first != second
+
+
+class TestLateSettlesFromExpiredClaims:
+    """A claim expires, housekeeping recovers it, then its replica wakes up and settles."""
+
+    @staticmethod
+    async def expired_then_recovered(store: Store) -> Any:
+        await store.schedule(new("late"), **NO_QUOTA)
+        stale = await claim_one(store, timeout_ms=0)
+        assert await store.recover_expired(HOME, lease_value=await leader(store), limit=10) == 1
+        return stale
+
+    def test_late_dead_letter_changes_nothing(self, redis_url: str, raw_redis: Any) -> None:
+        async def scenario(store: Store) -> Any:
+            stale = await self.expired_then_recovered(store)
+            return await store.dead_letter(stale, error="too late")
+
+        assert run(redis_url, scenario) is False
+        assert raw_redis.zrange("{scheduler:0}:due", 0, -1) == ["late"]
+        assert raw_redis.zcard("{scheduler:0}:dead") == 0
+
+    def test_late_retry_and_ack_change_nothing(self, redis_url: str, raw_redis: Any) -> None:
+        async def scenario(store: Store) -> Any:
+            stale = await self.expired_then_recovered(store)
+            return await store.retry(stale, delay_ms=99_999, error="x"), await store.ack([stale])
+
+        assert run(redis_url, scenario) == (None, 0)
+        assert raw_redis.zrange("{scheduler:0}:due", 0, -1) == ["late"]
+        assert raw_redis.hexists("{scheduler:0}:msgs", "late")
+
+    def test_late_dead_letter_cannot_stop_the_new_claims_delivery(self, redis_url: str) -> None:
+        async def scenario(store: Store) -> Any:
+            stale = await self.expired_then_recovered(store)
+            current = await claim_one(store)
+            refused = await store.dead_letter(stale, error="too late")
+            # A redrive now would make it claimable while `current` is being delivered.
+            redriven = await store.redrive("late")
+            acked = await store.ack([current])
+            return refused, redriven, acked, await store.get("late")
+
+        refused, redriven, acked, record = run(redis_url, scenario)
+        assert (refused, redriven, acked, record) == (False, None, 1, None)
+
+    def test_a_stale_claim_cannot_reschedule_while_the_new_one_can(self, redis_url: str) -> None:
+        async def scenario(store: Store) -> Any:
+            stale = await self.expired_then_recovered(store)
+            current = await claim_one(store)
+            return (
+                stale.attempt,
+                current.attempt,
+                await store.retry(stale, delay_ms=0, error="old"),
+                await store.retry(current, delay_ms=0, error="new"),
+            )
+
+        first, second, stale, current = run(redis_url, scenario)
+        assert (first, second, stale) == (1, 2, None)
+        assert current is not None and current > 0
+
+
+def test_ack_spares_a_new_message_that_reuses_the_id(redis_url: str) -> None:
+    async def scenario(store: Store) -> Any:
+        await store.schedule(new("same", created_ms=NOW), **NO_QUOTA)
+        claim = await claim_one(store)
+        await store.cancel("same")
+        await store.schedule(new("same", created_ms=NOW + 1, due_ms=NOW + 10**9), **NO_QUOTA)
+        return await store.ack([claim]), await store.get("same")
+
+    removed, record = run(redis_url, scenario)
+    assert removed == 0
+    assert record is not None and record.meta.created_ms == NOW + 1
+
+
+def test_housekeeping_scripts_refuse_a_former_lease_holder(redis_url: str) -> None:
+    async def scenario(store: Store) -> Any:
+        old = await leader(store, "old")
+        await store.lease_release(lease_value=old)
+        newer = await leader(store, "new")
+        refusals = []
+        for step in (
+            store.recover_expired(HOME, lease_value=old, limit=10),
+            store.purge_dead(HOME, lease_value=old, retention_ms=0, limit=10),
+        ):
+            with pytest.raises(LeaseLost):
+                await step
+            refusals.append(True)
+        return old, newer, refusals, await store.recover_expired(HOME, lease_value=newer, limit=10)
+
+    old, newer, refusals, allowed = run(redis_url, scenario)
+    assert int(newer.split(":")[1]) == int(old.split(":")[1]) + 1
+    assert refusals == [True, True]
+    assert allowed == 0
+
+
+@pytest.mark.parametrize("renewals", [1, 3])
+def test_lease_renewal_keeps_the_fence_and_excludes_others(redis_url: str, renewals: int) -> None:
+    async def scenario(store: Store) -> Any:
+        tokens = [await store.lease_acquire(owner="a", ttl_ms=10_000) for _ in range(renewals)]
+        other = await store.lease_acquire(owner="b", ttl_ms=10_000)
+        return tokens, other
+
+    tokens, other = run(redis_url, scenario)
+    assert len(set(tokens)) == 1 and tokens[0] > 0
+    assert other == 0
+
+
+class TestQuotas:
+    def test_message_quota_counts_every_stored_message(self, redis_url: str) -> None:
+        async def scenario(store: Store) -> list[Stored]:
+            return [
+                await store.schedule(new(f"q{i}"), max_messages=2, max_bytes=0) for i in range(3)
+            ]
+
+        assert run(redis_url, scenario) == [Stored.STORED, Stored.STORED, Stored.OVER_MESSAGE_QUOTA]
+
+    def test_byte_quota_is_freed_by_every_way_a_message_leaves(self, redis_url: str) -> None:
+        async def scenario(store: Store) -> list[Any]:
+            quota = {"max_messages": 0, "max_bytes": 250}
+            seen = [await store.schedule(new(f"b{i}", size=100), **quota) for i in range(3)]
+            claim = await claim_one(store)
+            await store.ack([claim])  # delivered: its bytes are free again
+            seen.append(await store.schedule(new("b3", size=100), **quota))
+            await store.cancel("b1")
+            seen.append(await store.schedule(new("b4", size=100), **quota))
+            seen.append((await store.stats()).body_bytes)
+            return seen
+
+        *stored, body_bytes = run(redis_url, scenario)
+        assert stored == [
+            Stored.STORED,
+            Stored.STORED,
+            Stored.OVER_BYTE_QUOTA,
+            Stored.STORED,
+            Stored.STORED,
+        ]
+        assert body_bytes == 2 * 101  # two payloads of 100 bytes, each after its newline
+
+
+def test_page_reads_no_body(redis_url: str, raw_redis: redis.Redis) -> None:
+    """Listing costs the same whatever the payload: page.lua never touches bodies."""
+
+    async def scenario(store: Store) -> Any:
+        await store.schedule_many([new(f"p{i}", due_ms=NOW + i, size=100_000) for i in range(5)])
+        raw_redis.config_resetstat()
+        page = await store.page(dead=False, limit=10, after=None)
+        return page
+
+    page = run(redis_url, scenario)
+    assert [row.id for row in page.rows] == [f"p{i}" for i in range(5)]
+    stats = raw_redis.info("commandstats")
+    assert "cmdstat_hget" in stats and stats["cmdstat_hget"]["calls"] == 5
+    assert raw_redis.hlen("{scheduler:0}:bodies") == 5
+
+
+class TestFirstLayoutMigration:
+    """Messages written by the first storage layout move over with nothing lost."""
+
+    @staticmethod
+    def write_legacy(raw: redis.Redis) -> None:
+        tag = LegacyKeys().tag  # records: due, created, attempts, state, dead-at, url, trace, error
+        raw.hset(f"{tag}:messages", "pend", "lhb0w0g0\nlhb0w0g0\n0\np\n\nhttp://a/\n\n\n{}")
+        raw.zadd(f"{tag}:due", {"pend": NOW})
+        raw.hset(f"{tag}:messages", "fly", "lhb0w0g0\nlhb0w0g0\n1\ni\n\nhttp://b/\n\n\n[1]")
+        raw.zadd(f"{tag}:inflight", {"fly": NOW + 60_000})
+        raw.hset(
+            f"{tag}:messages", "died", f"lhb0w0g0\nlhb0w0g0\n3\nd\n{NOW}\nhttp://c/\n\nboom\n2"
+        )
+        raw.zadd(f"{tag}:dead", {"died": NOW})
+
+    def test_pending_in_flight_and_dead_messages_all_move(
+        self, redis_url: str, raw_redis: redis.Redis
+    ) -> None:
+        self.write_legacy(raw_redis)
+
+        async def scenario(store: Store) -> Any:
+            steps = [await store.migrate_legacy(limit=10) for _ in range(4)]
+            records = {i: await store.get(i) for i in ("pend", "fly", "died")}
+            return steps, records
+
+        steps, records = run(redis_url, scenario)
+        # Due messages first, then those an old replica had in flight, then dead letters.
+        assert steps == [(1, 2), (1, 1), (1, 0), (0, 0)]
+        assert records["pend"].meta.state is State.PENDING and records["pend"].payload == b"{}"
+        assert records["fly"].meta.state is State.PENDING and records["fly"].payload == b"[1]"
+        assert records["died"].meta.state is State.DEAD
+        assert records["died"].meta.dead_ms == NOW and records["died"].meta.error == "boom"
+        assert raw_redis.zcard("{scheduler:0}:due") == 2
+        assert raw_redis.zscore("{scheduler:0}:dead", "died") == NOW
+        assert not raw_redis.exists("{scheduler}:messages", "{scheduler}:due", "{scheduler}:dead")

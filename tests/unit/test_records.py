@@ -1,0 +1,48 @@
+"""The record codec shared with Lua: what is written decodes back."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.records import META_FIELDS, Meta, NewMessage, State, base36, split_body
+from service.store import script_source
+
+
+@given(st.integers(min_value=-(2**62), max_value=2**62))
+def test_base36_round_trips(number: int) -> None:
+    assert int(base36(number), 36) == number
+
+
+def test_a_new_message_decodes_to_what_was_given() -> None:
+    message = NewMessage("m", 1_700_000_000_000, b'{"a":1}', "https://h/p", 1_600_000_000_000, "tp")
+    meta = Meta.decode(message.meta())
+    assert (meta.due_ms, meta.created_ms, meta.attempts, meta.state) == (
+        1_700_000_000_000,
+        1_600_000_000_000,
+        0,
+        State.PENDING,
+    )
+    assert (meta.url, meta.trace, meta.error, meta.claim, meta.opts) == (
+        "https://h/p",
+        "tp",
+        None,
+        "",
+        {},
+    )
+    assert meta.inc
+    assert split_body(message.body()) == ({}, b'{"a":1}')
+
+
+def test_two_messages_under_one_id_get_different_incarnations() -> None:
+    first = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).meta()).inc
+    second = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).meta()).inc
+    assert first != second
+
+
+def test_lua_names_every_field_in_python_order() -> None:
+    prelude = script_source("claim")
+    names = ", ".join(f"F_{name.upper()}" for name in META_FIELDS)
+    positions = ", ".join(str(i) for i in range(1, len(META_FIELDS) + 1))
+    assert f"local {names} = {positions}" in prelude
+    assert prelude.startswith("#!lua flags=allow-oom\n")

@@ -1,0 +1,62 @@
+"""Which Redis errors mean "not now" (503 with a code) and which mean a bug."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from redis.exceptions import (
+    BusyLoadingError,
+    ConnectionError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from service.store_errors import BurstLog, classify
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConnectionError("refused"), "redis_unavailable"),
+        (TimeoutError("slow"), "redis_unavailable"),
+        (BusyLoadingError("Redis is loading the dataset in memory"), "redis_loading"),
+        (
+            OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+            "redis_out_of_memory",
+        ),
+        (ReadOnlyError("You can't write against a read only replica."), "redis_read_only"),
+        (ResponseError("MISCONF Redis is configured to save RDB snapshots"), "redis_disk_error"),
+        (ResponseError("BUSY Redis is busy running a script."), "redis_busy"),
+        (NoScriptError("No matching script."), "redis_script_cache"),
+        (TryAgainError("Multiple keys request during rehashing of slot"), "redis_cluster_down"),
+        (MasterDownError("Link with MASTER is down"), "redis_master_down"),
+        (ResponseError("NOREPLICAS Not enough good replicas to write."), "redis_no_replicas"),
+    ],
+)
+def test_conditions_by_error(error: Exception, code: str) -> None:
+    condition = classify(error)
+    assert condition is not None and condition.code == code
+
+
+def test_a_script_error_is_a_bug_not_an_outage() -> None:
+    assert classify(ResponseError("ERR user_script:3: attempt to index a nil value")) is None
+
+
+def test_a_burst_is_logged_once_then_summarised(caplog: pytest.LogCaptureFixture) -> None:
+    burst = BurstLog(quiet=60.0)
+    condition = classify(ResponseError("BUSY running"))
+    assert condition is not None
+    with caplog.at_level(logging.WARNING, logger="service.store"):
+        for _ in range(5):
+            burst.note(condition, ResponseError("BUSY running"))
+    assert len(caplog.records) == 1
+    burst.quiet = 0.0
+    with caplog.at_level(logging.WARNING, logger="service.store"):
+        burst.note(condition, ResponseError("BUSY running"))
+    assert caplog.records[-1].repeats_since_last_log == 4  # type: ignore[attr-defined]
