@@ -27,6 +27,8 @@ COUNTERS = {
     "scheduler_deliveries_total",
     "scheduler_delivery_attempts_total",
     "scheduler_http_requests_total",
+    "scheduler_messages_refused_total",
+    "scheduler_redis_errors_total",
 }
 HISTOGRAMS = {
     "scheduler_delivery_lateness_seconds",
@@ -39,6 +41,10 @@ GAUGES = {
     "scheduler_dead_letter_messages",
     "scheduler_leader",
     "scheduler_redis_up",
+    "scheduler_redis_memory_used_bytes",
+    "scheduler_redis_memory_max_bytes",
+    "scheduler_stored_messages",
+    "scheduler_stored_body_bytes",
     "up",
 }
 EXPORTED = (
@@ -143,6 +149,23 @@ def test_every_alert_is_tested_both_firing_and_silent() -> None:
     for name in (alert["alert"] for alert in alerts()):
         outcomes = {bool(case["exp_alerts"]) for case in cases if case["alertname"] == name}
         assert outcomes == {True, False}, f"{name} needs a firing and a silent case"
+
+
+def test_redis_write_refusals_alert_on_codes_the_service_uses() -> None:
+    # A code renamed in the service would silence the alert without failing promtool.
+    alert = next(a for a in alerts() if a["alert"] == "SchedulerRedisRefusingWrites")
+    selector = re.search(r'code=~"([^"]+)"', alert["expr"])
+    assert selector is not None
+    codes = set(selector.group(1).split("|"))
+    assert codes == {"redis_out_of_memory", "redis_read_only", "redis_disk_error"}
+    source = "\n".join(path.read_text() for path in (ROOT / "service").glob("*.py"))
+    assert all(f'"{code}"' in source for code in codes)
+
+
+def test_redis_memory_alert_ignores_an_unbounded_redis() -> None:
+    # maxmemory 0 means "no limit"; dividing by it would make every Redis look infinitely full.
+    alert = next(a for a in alerts() if a["alert"] == "SchedulerRedisMemoryNearlyFull")
+    assert re.search(r"scheduler:redis_memory_max_bytes:max\s*>\s*0", alert["expr"])
 
 
 def test_rules_select_only_exported_metrics_and_recorded_series() -> None:

@@ -149,6 +149,9 @@ key: redis-url
 {{/*
 A secret value for the chart's Secret, base64-encoded: the value given, else the one already
 stored in the release's Secret (so upgrades keep it), else a new random one.
+`lookup` reads the cluster only during `helm install` and `helm upgrade`: under `helm template`,
+`--dry-run` or a GitOps tool that renders without cluster access it finds nothing, so every
+render generates a new value. Use the existingSecret values there.
 Usage: include "scheduler-api.secretValue" (dict "ctx" $ "key" "api-token" "value" .Values.auth.apiToken)
 */}}
 {{- define "scheduler-api.secretValue" -}}
@@ -162,6 +165,78 @@ Usage: include "scheduler-api.secretValue" (dict "ctx" $ "key" "api-token" "valu
 {{- else }}
 {{- randAlphaNum 40 | b64enc }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The data of the chart's Secret as JSON (key: base64 value; `{}` when there is nothing to store).
+secret.yaml writes it and the pod templates hash it, so a checksum annotation always describes
+the value the pods will read. A generated value must therefore be made once per render: Helm
+renders every template of a chart with the same top-level object, so the first template that
+asks computes the data and keeps it there for the others.
+*/}}
+{{- define "scheduler-api.secretData" -}}
+{{- if not (hasKey . "schedulerApiSecretData") }}
+{{- $data := dict }}
+{{- if not .Values.auth.existingSecret }}
+{{- $keys := .Values.auth.secretKeys }}
+{{- $_ := set $data $keys.apiToken (include "scheduler-api.secretValue" (dict "ctx" . "key" $keys.apiToken "value" .Values.auth.apiToken)) }}
+{{- with .Values.auth.webhookSigningSecret }}
+{{- $_ := set $data $keys.webhookSigningSecret (. | b64enc) }}
+{{- end }}
+{{- with .Values.auth.metricsToken }}
+{{- $_ := set $data $keys.metricsToken (. | b64enc) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.redis.enabled .Values.redis.auth.enabled (not .Values.redis.auth.existingSecret) }}
+{{- $key := .Values.redis.auth.existingSecretPasswordKey }}
+{{- $_ := set $data $key (include "scheduler-api.secretValue" (dict "ctx" . "key" $key "value" .Values.redis.auth.password)) }}
+{{- end }}
+{{- if not .Values.redis.enabled }}
+{{- with .Values.externalRedis.password }}
+{{- $_ := set $data "redis-password" (. | b64enc) }}
+{{- end }}
+{{- with .Values.externalRedis.url }}
+{{- $_ := set $data "redis-url" (. | b64enc) }}
+{{- end }}
+{{- end }}
+{{- $_ := set . "schedulerApiSecretData" $data }}
+{{- end }}
+{{- get . "schedulerApiSecretData" | toJson }}
+{{- end }}
+
+{{/*
+A memory quantity (512Mi, 1Gi, 1G, 1500M or a number of bytes) in bytes, as an integer.
+Fails on a form it cannot read rather than guess.
+Usage: include "scheduler-api.bytes" (dict "value" .Values.redis.maxmemory "name" "redis.maxmemory")
+*/}}
+{{- define "scheduler-api.bytes" -}}
+{{- if or (kindIs "float64" .value) (kindIs "int64" .value) (kindIs "int" .value) }}
+{{- printf "%.0f" (float64 .value) }}
+{{- else }}
+{{- $quantity := toString .value | trim }}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$" $quantity) }}
+{{- fail (printf "%s: cannot read %q as a memory quantity; give bytes or a number with k, M, G, T, Ki, Mi, Gi or Ti" .name $quantity) }}
+{{- end }}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $quantity }}
+{{- printf "%.0f" (mulf $number (get $units (trimPrefix $number $quantity))) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The bundled Redis's maxmemory in bytes: redis.maxmemory when given, else 80 % of the container's
+memory limit, else nothing (no bound). maxmemory counts the data set only; the other 20 % is for
+the append-only-file rewrite (a fork whose copied pages grow with the write rate), client
+buffers and fragmentation, so that Redis refuses writes before the kernel kills it.
+*/}}
+{{- define "scheduler-api.redis.maxmemory" -}}
+{{- $limit := dig "limits" "memory" "" .Values.redis.resources }}
+{{- if .Values.redis.maxmemory }}
+{{- include "scheduler-api.bytes" (dict "value" .Values.redis.maxmemory "name" "redis.maxmemory") }}
+{{- else if $limit }}
+{{- $bytes := include "scheduler-api.bytes" (dict "value" $limit "name" "redis.resources.limits.memory") }}
+{{- printf "%.0f" (floor (mulf $bytes 0.8)) }}
 {{- end }}
 {{- end }}
 
@@ -192,11 +267,44 @@ Refuse values that contradict each other, with a message that says what to chang
 {{- if and .Values.redis.auth.existingSecret .Values.redis.auth.password }}
 {{- fail "redis.auth.existingSecret and redis.auth.password are both set: give the password in one place" }}
 {{- end }}
-{{- $grace := .Values.config.SHUTDOWN_GRACE_SECONDS | default 20 | float64 }}
-{{- if le (float64 .Values.terminationGracePeriodSeconds) (addf $grace 5) }}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.SHUTDOWN_GRACE_SECONDS (%v) by more than 5 seconds, or pods are killed while draining" .Values.terminationGracePeriodSeconds $grace) }}
+{{- /* The service's own defaults, when config does not set them. */}}
+{{- $delay := 5.0 }}
+{{- if hasKey .Values.config "SHUTDOWN_DELAY_SECONDS" }}
+{{- $delay = float64 .Values.config.SHUTDOWN_DELAY_SECONDS }}
+{{- end }}
+{{- $grace := 20.0 }}
+{{- if hasKey .Values.config "SHUTDOWN_GRACE_SECONDS" }}
+{{- $grace = float64 .Values.config.SHUTDOWN_GRACE_SECONDS }}
+{{- end }}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) (addf $delay $grace 5) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.SHUTDOWN_DELAY_SECONDS (%v) + config.SHUTDOWN_GRACE_SECONDS (%v) by more than 5 seconds, or pods are killed while draining" .Values.terminationGracePeriodSeconds $delay $grace) }}
+{{- end }}
+{{- if and .Values.networkPolicy.egress.enabled (not .Values.networkPolicy.enabled) }}
+{{- fail "networkPolicy.egress.enabled needs networkPolicy.enabled: the egress rules are part of the API's NetworkPolicy" }}
+{{- end }}
+{{- if .Values.redis.enabled }}
+{{- include "scheduler-api.redis.validateMemory" . }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must not be below autoscaling.minReplicas" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The bundled Redis's memory settings: one place for maxmemory, below the memory limit.
+*/}}
+{{- define "scheduler-api.redis.validateMemory" -}}
+{{- range .Values.redis.extraArgs }}
+{{- if has . (list "--maxmemory" "--maxmemory-policy") }}
+{{- fail (printf "redis.extraArgs must not set %s: use redis.maxmemory (or redis.resources.limits.memory), and the chart keeps maxmemory-policy noeviction" .) }}
+{{- end }}
+{{- end }}
+{{- $limit := dig "limits" "memory" "" .Values.redis.resources }}
+{{- if and .Values.redis.maxmemory $limit }}
+{{- $max := include "scheduler-api.redis.maxmemory" . | float64 }}
+{{- $limitBytes := include "scheduler-api.bytes" (dict "value" $limit "name" "redis.resources.limits.memory") | float64 }}
+{{- if ge $max $limitBytes }}
+{{- fail (printf "redis.maxmemory (%v) must be below redis.resources.limits.memory (%v), or the kernel kills Redis before it refuses a write; about 80 %% of the limit leaves room for the append-only-file rewrite" .Values.redis.maxmemory $limit) }}
+{{- end }}
 {{- end }}
 {{- end }}
