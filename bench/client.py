@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 import uvloop
 
-from bench.messages import payload
+from bench.bodies import payload
 
 TRANSPORTS = ("httpx", "httpx-aiohttp", "aiohttp")
 Send = Callable[[bytes, dict[str, str]], Awaitable[int]]

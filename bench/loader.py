@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 
+from bench import bodies
 from bench.procs import TOKEN
 
+if TYPE_CHECKING:
+    from service.store import Store
+
 RETRIES = 3
+BULK_CHUNK = 10_000
 
 
 @dataclass
@@ -81,40 +87,69 @@ async def get_latencies(url: str, *, count: int) -> tuple[list[float], int]:
     return latencies, status
 
 
+@contextlib.asynccontextmanager
+async def service_store(redis_port: int) -> AsyncIterator[Store]:
+    """The service's own store on the bench Redis, closed on the way out."""
+    # Imported here, not at the top: `--render` and the load tools must work while the
+    # service does not import (it is being rewritten alongside the suite).
+    from redis.asyncio import Redis
+
+    from service.keys import Layout
+    from service.store import Store
+
+    redis = Redis(host="127.0.0.1", port=redis_port, socket_timeout=120)
+    try:
+        yield Store(redis, Layout())
+    finally:
+        await redis.aclose()
+
+
 async def store_messages(
-    redis_port: int, *, prefix: str, count: int, due_ms: int, webhook_url: str, chunk: int = 10_000
+    redis_port: int, *, prefix: str, count: int, due_ms: int, webhook_url: str
 ) -> float:
-    """Write `count` messages through the service's own store (one pipeline per chunk).
+    """Write `count` messages with the suite's 100-byte payload through the service's store.
 
     Returns the seconds it took. This is the bulk path for the backlog scenario,
     where a million POSTs would take longer than the rest of the suite.
     """
-    from redis.asyncio import Redis
+    async with service_store(redis_port) as store:
+        return await write_messages(
+            store,
+            prefix=prefix,
+            count=count,
+            due_ms=due_ms,
+            webhook_url=webhook_url,
+            payload=lambda i: orjson.dumps(bodies.payload(i)),
+        )
 
-    from bench.messages import payload
-    from service.keys import Keys
+
+async def write_messages(
+    store: Store,
+    *,
+    prefix: str,
+    count: int,
+    due_ms: int,
+    webhook_url: str,
+    payload: Callable[[int], bytes],
+    chunk: int = BULK_CHUNK,
+) -> float:
+    """`Store.schedule_many`, one pipeline per `chunk` messages; the seconds it took."""
     from service.records import NewMessage
-    from service.store import Store
 
-    redis = Redis(host="127.0.0.1", port=redis_port, socket_timeout=120)
-    store = Store(redis, Keys())
     now_ms = int(time.time() * 1000)
     start = time.perf_counter()
-    try:
-        for first in range(0, count, chunk):
-            batch = [
-                NewMessage(
-                    id=f"{prefix}-{i}",
-                    due_ms=due_ms + i,
-                    payload=orjson.dumps(payload(i)),
-                    url=webhook_url,
-                    created_ms=now_ms,
-                )
-                for i in range(first, min(first + chunk, count))
-            ]
-            results = await store.schedule_many(batch)
-            if min(results) < 1:
-                raise RuntimeError("the store refused part of the backlog (duplicate ids?)")
-    finally:
-        await redis.aclose()
+    for first in range(0, count, chunk):
+        batch = [
+            NewMessage(
+                id=f"{prefix}-{i}",
+                due_ms=due_ms + i,
+                payload=payload(i),
+                url=webhook_url,
+                created_ms=now_ms,
+            )
+            for i in range(first, min(first + chunk, count))
+        ]
+        results = await store.schedule_many(batch)
+        if min(results) < 1:
+            raise RuntimeError("the store refused some of the messages (duplicate ids?)")
     return time.perf_counter() - start

@@ -13,4 +13,5 @@ if [ ! -x .venv-bench/bin/python ]; then
 fi
 # -e on every run: a reinstall is quick and picks up new modules of the service.
 .venv-bench/bin/pip install --quiet --disable-pip-version-check -e '.[test]' -r bench/requirements.txt
+# From the repo root: the suite imports `tests.support` (shared with the tests) from there.
 exec .venv-bench/bin/python -m bench "$@"

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from bench import wrk
+from bench.bodies import PAYLOAD_BYTES, iso_ms, run_prefix
 from bench.context import Bench
-from bench.loader import get_latencies, store_messages
-from bench.messages import iso_ms, run_prefix
+from bench.loader import BULK_CHUNK, get_latencies, store_messages
 from bench.procs import TOKEN
 from bench.scenarios.create import SCRIPT, redactions
 from bench.stats import summary_ms
@@ -43,11 +43,11 @@ def run(bench: Bench) -> dict[str, Any]:
     full = _measure(bench, "full")
     return {
         "count": count,
-        "payload_bytes": 100,
+        "payload_bytes": PAYLOAD_BYTES,
         "load": {
             "seconds": round(load_seconds, 2),
             "per_second": round(count / load_seconds),
-            "how": "Store.schedule_many, one pipeline per 10,000 messages",
+            "how": f"Store.schedule_many, one pipeline per {BULK_CHUNK:,} messages",
         },
         "redis_used_memory_before": baseline,
         "redis_used_memory_after": loaded,
@@ -75,9 +75,9 @@ def _measure(bench: Bench, label: str) -> dict[str, Any]:
                 args=[TOKEN, bench.sink.url, due, run_prefix("backlog-post")],
             )
 
-        wrk.run(post_command(WARMUP_SECONDS), server_pids=[proc.pid, bench.redis.proc.pid])
+        wrk.run(post_command(WARMUP_SECONDS), server_pids=[proc.pid, bench.redis.pid])
         cmd = post_command(bench.scale.backlog_wrk_seconds)
-        servers = [proc.pid, bench.redis.proc.pid]
+        servers = [proc.pid, bench.redis.pid]
         runs = [wrk.run(cmd, server_pids=servers) for _ in range(POST_RUNS)]
         runs.sort(key=lambda run: run["p99_ms"])
         post = runs[len(runs) // 2]

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from bench import delivery
+from bench import arrivals
+from bench.bodies import message, run_prefix
 from bench.context import DELIVERY_CONCURRENCY, Bench
-from bench.messages import message, run_prefix
 from bench.procs import PYTHON, cpu_seconds, run_measured
 from bench.stats import ratio
 
@@ -77,17 +77,17 @@ def burst_through(
 ) -> dict[str, Any]:
     """Load through the first service, then wait until every message reached the sink."""
     prefix = run_prefix("burst")
-    at = time.time() + delivery.lead_seconds(count)
+    at = time.time() + arrivals.lead_seconds(count)
     messages = [message(f"{prefix}-{i}", at, bench.sink.url, i) for i in range(count)]
-    load = delivery.schedule(bench, services[0][1], messages)
+    load = arrivals.schedule(bench, services[0][1], messages)
     due = {m["id"]: at for m in messages}
-    pids = [pid for pid, _ in services] + [bench.redis.proc.pid]
+    pids = [pid for pid, _ in services] + [bench.redis.pid]
     time.sleep(max(0.0, at - time.time()))
     cpu_before = [cpu_seconds(pid) for pid in pids]
     bench.sink.wait_for(count, timeout=60)
     cpu_after = [cpu_seconds(pid) for pid in pids]
     window = max(time.time() - at, 1e-9)
-    figures = delivery.collect(bench, due, timeout=1)
+    figures = arrivals.collect(bench, due, timeout=1)
     last = figures["last_arrival_unix"] or time.time()
     used = [round((a - b) / window, 2) for a, b in zip(cpu_after, cpu_before, strict=True)]
     figures["cpu_cores_while_delivering"] = {"service": used[:-1], "redis": used[-1]}

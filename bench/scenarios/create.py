@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from bench import wrk
+from bench.bodies import iso_ms, run_prefix
 from bench.context import Bench
-from bench.messages import iso_ms, run_prefix
-from bench.procs import HOST, PYTHON, TOKEN, Proc, free_port, spawn, wait_http
+from bench.procs import PYTHON, REPO, TOKEN
+from tests.support.spawn import HOST, Proc, free_port, spawn, wait_http
 
 SCRIPT = "bench/lua/create.lua"
 
@@ -53,7 +54,7 @@ def _levels(bench: Bench, pid: int, base: str, label: str, *levels: int) -> dict
         if bench.scale.create_warmup_seconds:
             wrk.run(_cmd(bench, base, clients, bench.scale.create_warmup_seconds, label))
         cmd = _cmd(bench, base, clients, bench.scale.create_seconds, label)
-        figures = wrk.run(cmd, server_pids=[pid, bench.redis.proc.pid])
+        figures = wrk.run(cmd, server_pids=[pid, bench.redis.pid])
         figures["command"] = wrk.shown(cmd, redact=_redact(bench, base, label, cmd))
         results[str(clients)] = figures
     return results
@@ -113,7 +114,7 @@ def start_ceiling(bench: Bench) -> tuple[Proc, str]:
     """Start the ceiling app; return it and its base URL."""
     port = free_port()
     env = {"API_TOKEN": TOKEN, "BENCH_REDIS_URL": bench.redis.url}
-    proc = spawn(f"ceiling-{port}", ceiling_command(port), logdir=bench.results, env=env)
+    proc = spawn(f"ceiling-{port}", ceiling_command(port), logdir=bench.results, env=env, cwd=REPO)
     try:
         wait_http(f"http://{HOST}:{port}/health", proc=proc)
     except BaseException:

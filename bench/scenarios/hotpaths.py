@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench import delivery, profile, wrk
+from bench import arrivals, profile, wrk
+from bench.bodies import iso_ms, message, run_prefix
 from bench.context import Bench
-from bench.messages import iso_ms, message, run_prefix
 from bench.procs import TOKEN
 from bench.scenarios.create import SCRIPT
 
@@ -52,13 +52,13 @@ def _burst(bench: Bench) -> dict[str, Any]:
     count = bench.scale.burst_count
     out = bench.results / "profile-burst.txt"
     with bench.service("profile-burst") as (proc, base, _):
-        at = time.time() + delivery.lead_seconds(count)
+        at = time.time() + arrivals.lead_seconds(count)
         messages = [message(f"p-{i}", at, bench.sink.url, i) for i in range(count)]
-        delivery.schedule(bench, base, messages)
+        arrivals.schedule(bench, base, messages)
         time.sleep(max(0.0, at - time.time() - 0.2))
         before = profile.thread_cpu(proc.pid)
         with profile.recording(proc.pid, out, seconds=60):
-            figures = delivery.collect(bench, {m["id"]: at for m in messages}, timeout=60)
+            figures = arrivals.collect(bench, {m["id"]: at for m in messages}, timeout=60)
         after = profile.thread_cpu(proc.pid)
     threads = {k: round(after[k] - before[k], 2) for k in after}
     last = figures["last_arrival_unix"] or at

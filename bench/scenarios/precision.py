@@ -8,9 +8,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import delivery
+from bench import arrivals
+from bench.bodies import run_prefix, spread
 from bench.context import Bench
-from bench.messages import run_prefix, spread
 from bench.stats import histogram_quantile
 
 
@@ -26,11 +26,11 @@ def run(bench: Bench) -> dict[str, Any]:
 def _spread(bench: Bench, count: int, seconds: float) -> dict[str, Any]:
     bench.fresh()
     with bench.service() as (_, base, _ready):
-        start = time.time() + delivery.lead_seconds(count)
+        start = time.time() + arrivals.lead_seconds(count)
         messages = spread(run_prefix("precision"), start, count, seconds / count, bench.sink.url)
-        load = delivery.schedule(bench, base, messages)
+        load = arrivals.schedule(bench, base, messages)
         due = {m["id"]: start + i * seconds / count for i, m in enumerate(messages)}
-        figures = delivery.collect(bench, due, timeout=start + seconds - time.time() + 30)
+        figures = arrivals.collect(bench, due, timeout=start + seconds - time.time() + 30)
         figures["service_histogram"] = _service_lateness(base)
     figures.update(
         count=count,
@@ -57,4 +57,6 @@ def _service_lateness(base: str) -> dict[str, Any]:
         "p50_ms": None if p50 is None else round(p50 * 1000, 3),
         "p99_ms": None if p99 is None else round(p99 * 1000, 3),
         "count": max((count for _, count in buckets), default=0),
+        # So that the page can say whether the histogram and the sink agree to a bucket.
+        "bucket_bounds_ms": sorted(round(le * 1000, 3) for le, _ in buckets if le != float("inf")),
     }

@@ -1,4 +1,5 @@
-"""A real Redis server for the tests, on a free port, in a directory of its own."""
+"""A real Redis server for the tests and the benchmarks, on a free port, in a directory
+of its own."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import redis
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.spawn import HOST, free_port
+
+__all__ = ["RedisServer", "free_port", "server_binary"]
 
 
 def server_binary() -> str:
@@ -28,7 +29,11 @@ def server_binary() -> str:
 
 
 class RedisServer:
-    """Start, stop, kill and restart one server; append-only persistence on by default."""
+    """Start, stop, kill and restart one server; append-only persistence on by default.
+
+    The tests keep `appendonly=True` so that a restart or a kill keeps what was
+    written; the benchmarks pass `appendonly=False` so that no disk write is measured.
+    """
 
     def __init__(
         self, directory: Path, *, port: int | None = None, appendonly: bool = True
@@ -40,13 +45,18 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the server is not running"
+        return self.process.pid
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             server_binary(),
-            "--bind", "127.0.0.1",
+            "--bind", HOST,
             "--port", str(self.port),
             "--dir", str(self.directory),
             "--save", "",
@@ -63,17 +73,23 @@ class RedisServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                log = (self.directory / "server.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server exited early:\n{log}")
+                raise RuntimeError(f"redis-server exited early:\n{self.log_tail()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                with socket.create_connection((HOST, self.port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")
                     if sock.recv(16).startswith(b"+PONG"):
                         return
             except OSError:
                 pass
             time.sleep(0.02)
+        self.kill()
         raise RuntimeError(f"redis-server not ready on port {self.port} after {timeout}s")
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            return (self.directory / "server.log").read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM): the server flushes its append-only file."""
@@ -88,9 +104,34 @@ class RedisServer:
             return
         if self.process.poll() is None:
             os.kill(self.process.pid, sig)
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # A server stuck in shutdown must not outlive the run that started it.
+                self.process.kill()
+                self.process.wait(timeout=5)
         self.process = None
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    # -- a look inside, for the benchmarks ------------------------------------------
+
+    def client(self, *, socket_timeout: float = 30.0) -> redis.Redis:
+        """A new synchronous client; the caller closes it."""
+        return redis.Redis(host=HOST, port=self.port, socket_timeout=socket_timeout)
+
+    def info(self, section: str) -> dict[str, object]:
+        with self.client() as client:
+            return dict(client.info(section))
+
+    def version(self) -> str:
+        return str(self.info("server")["redis_version"])
+
+    def used_memory(self) -> int:
+        return int(str(self.info("memory")["used_memory"]))
+
+    def flush(self) -> None:
+        with self.client(socket_timeout=120) as client:
+            client.flushall()

@@ -1,4 +1,4 @@
-"""The messages the suite schedules, and the webhook bodies they turn into."""
+"""The bodies the suite POSTs to `/messages`, their payloads and their `scheduleTo` times."""
 
 from __future__ import annotations
 

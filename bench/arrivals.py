@@ -1,4 +1,4 @@
-"""Scheduling a set of messages through the API and reading back when each arrived."""
+"""When scheduled messages arrived: POST a set through the API, read back each arrival."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import time
 from collections import Counter
 from typing import Any
 
+from bench.bodies import round_ms
 from bench.context import Bench
 from bench.loader import post_messages
-from bench.messages import round_ms
 from bench.stats import summary_ms
 
 # POSTs per second assumed when choosing how far ahead to schedule: about half of what
 # one process takes on 2 cores, so loading ends before the first message is due.
 LOAD_RATE_GUESS = 800.0
+LOAD_CONCURRENCY = 64
 
 
 def lead_seconds(count: int) -> float:
@@ -23,8 +24,8 @@ def lead_seconds(count: int) -> float:
 
 
 def schedule(bench: Bench, base: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """POST the messages (64 at a time); return how the load went."""
-    loaded = asyncio.run(post_messages(base, messages, concurrency=64))
+    """POST the messages (LOAD_CONCURRENCY at a time); return how the load went."""
+    loaded = asyncio.run(post_messages(base, messages, concurrency=LOAD_CONCURRENCY))
     if loaded.accepted != len(messages):
         raise RuntimeError(
             f"the service accepted {loaded.accepted} of {len(messages)}: {dict(loaded.statuses)}"
@@ -51,7 +52,7 @@ def analyse(due: dict[str, float], ids: list[str], times: list[float]) -> dict[s
     for mid, at in zip(ids, times, strict=True):
         first_arrival.setdefault(mid, at)
     lateness = [at - round_ms(due[mid]) for mid, at in first_arrival.items() if mid in due]
-    arrivals = sorted(first_arrival[mid] for mid in due if mid in first_arrival)
+    ordered = sorted(first_arrival[mid] for mid in due if mid in first_arrival)
     return {
         "expected": len(due),
         "delivered": sum(1 for mid in due if mid in first_arrival),
@@ -59,6 +60,6 @@ def analyse(due: dict[str, float], ids: list[str], times: list[float]) -> dict[s
         "unexpected": sum(1 for mid in seen if mid not in due),
         "early": sum(1 for value in lateness if value < 0),
         "lateness": summary_ms(lateness),
-        "first_arrival_unix": arrivals[0] if arrivals else None,
-        "last_arrival_unix": arrivals[-1] if arrivals else None,
+        "first_arrival_unix": ordered[0] if ordered else None,
+        "last_arrival_unix": ordered[-1] if ordered else None,
     }
