@@ -21,7 +21,7 @@ from .webhook import WebhookClient, WebhookError, WebhookRequest, WebhookRespons
 log = logging.getLogger("service.delivery")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptResult:
     """What one attempt came to, for settling and for the log line."""
 

@@ -172,9 +172,7 @@ class Dispatcher:
 
     async def _hand_back_all(self) -> None:
         while not self._inbox.empty():
-            claim = self._inbox.get_nowait()
-            with contextlib.suppress(SettleGaveUp):
-                await self.settler.hand_back(claim)
+            await self._hand_back(self._inbox.get_nowait())
             self._settled_one()
         for worker in self._workers:
             worker.cancel()  # a worker mid-delivery hands its claim back as it stops
@@ -201,26 +199,30 @@ class Dispatcher:
     # -- workers ----------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """One delivery slot: attempt, then settle; any failure inside is the attempt's error.
+
+        Attempt and settle are awaited from here directly: each coroutine between the
+        worker and the HTTP client is resumed at every suspension of an attempt.
+        """
         while True:
             claim = await self._inbox.get()
             try:
-                await self._deliver(claim)
+                try:
+                    result = await self.sender.attempt(claim)
+                except asyncio.CancelledError:
+                    await self._hand_back(claim)  # shutdown ran out of grace
+                    raise
+                except Exception as error:  # a bug or a hostile answer must not strand it
+                    result = _broken_attempt(claim, error)
+                await self._settle(claim, result)
             finally:
                 self._settled_one()
 
-    async def _deliver(self, claim: Claim) -> None:
-        """Attempt, then settle; any failure inside becomes the attempt's error."""
-        try:
-            result = await self.sender.attempt(claim)
-        except asyncio.CancelledError:
-            # Shutdown ran out of grace: hand the message back so another replica sends it.
-            with contextlib.suppress(SettleGaveUp):
-                await self.settler.hand_back(claim)
-            raise
-        except Exception as error:  # a bug or a hostile answer must not strand the claim
-            log.exception("attempt of %s failed inside the service", claim.id)
-            answer = WebhookError("internal_error", f"{type(error).__name__}: {error}"[:300])
-            result = AttemptResult(answer, internal_failure(error), 0.0, 0.0, 0.0, "00-0-0-00")
+    async def _hand_back(self, claim: Claim) -> None:
+        with contextlib.suppress(SettleGaveUp):
+            await self.settler.hand_back(claim)
+
+    async def _settle(self, claim: Claim, result: AttemptResult) -> None:
         try:
             settlement = await self.settler.settle(claim, result.outcome)
         except SettleGaveUp:
@@ -230,3 +232,9 @@ class Dispatcher:
             log.exception("settling %s failed; its claim will expire", claim.id)
             return
         log_attempt(claim, result, settlement)
+
+
+def _broken_attempt(claim: Claim, error: Exception) -> AttemptResult:
+    log.error("attempt of %s failed inside the service", claim.id, exc_info=error)
+    answer = WebhookError("internal_error", f"{type(error).__name__}: {error}"[:300])
+    return AttemptResult(answer, internal_failure(error), 0.0, 0.0, 0.0, "00-0-0-00")

@@ -29,7 +29,7 @@ class Verdict(StrEnum):
     GIVE_UP = "give_up"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     verdict: Verdict
     status_class: str

@@ -19,6 +19,7 @@ from redis.commands.core import AsyncScript
 
 from .keys import SCRIPT_KEYS, Keys, Layout, LegacyKeys
 from .records import (
+    INLINE_BODY_BYTES,
     META_FIELDS,
     Claim,
     ClaimBatch,
@@ -114,12 +115,13 @@ class Store:
             pipe.hget(keys.msgs, message_id)
             pipe.hget(keys.bodies, message_id)
             pipe.zscore(keys.due, message_id)
-            meta, body, next_run = await pipe.execute()
-        if meta is None:
+            raw, body, next_run = await pipe.execute()
+        if raw is None:
             return None
-        _, payload = split_body(body or b"\n")
+        meta = Meta.decode(raw)
+        _, payload = split_body(meta.body or body or b"\n")
         next_run_ms = None if next_run is None else int(next_run)
-        return MessageRecord(message_id, Meta.decode(meta), next_run_ms, payload)
+        return MessageRecord(message_id, meta, next_run_ms, payload)
 
     async def page(self, *, dead: bool, limit: int, after: tuple[int, str] | None) -> Page:
         """One page of pending (or dead) messages in time order, after the cursor entry."""
@@ -201,7 +203,9 @@ class Store:
     async def migrate_legacy(self, *, limit: int = 500) -> tuple[int, int]:
         """Move up to `limit` messages of the first layout; (moved, left)."""
         legacy = LegacyKeys(self.layout.prefix).script_keys()
-        moved, left = await self._run("migrate", self.layout.home, limit, "L0", extra=legacy)
+        moved, left = await self._run(
+            "migrate", self.layout.home, limit, "L0", INLINE_BODY_BYTES, extra=legacy
+        )
         return int(moved), int(left)
 
     # -- the lease ------------------------------------------------------------------
@@ -245,7 +249,8 @@ def _prelude() -> str:
 
 
 def _new(message: NewMessage, max_messages: int, max_bytes: int) -> list[Any]:
-    return [message.id, message.meta(), message.body(), message.due_ms, max_messages, max_bytes]
+    meta, body, size = message.stored()
+    return [message.id, meta, body, size, message.due_ms, max_messages, max_bytes]
 
 
 def _text(value: bytes | str) -> str:
@@ -253,11 +258,12 @@ def _text(value: bytes | str) -> str:
 
 
 def _claim(row: Sequence[Any]) -> Claim:
-    headers, payload = split_body(bytes(row[3]))
+    meta = Meta.decode(row[2])
+    headers, payload = split_body(meta.body or bytes(row[3]))
     return Claim(
         id=_text(row[0]),
         due_ms=int(float(row[1])),
-        meta=Meta.decode(row[2]),
+        meta=meta,
         payload=payload,
         headers=headers,
     )

@@ -37,13 +37,16 @@ local function b36(n)
   return neg and ('-' .. out) or out
 end
 
--- Delete a message's record and body, and take its body off the byte count.
-local function forget(id)
-  local size = redis.call('HSTRLEN', BODIES, id)
-  redis.call('HDEL', MSGS, id)
-  if redis.call('HDEL', BODIES, id) == 1 and size > 0 then
-    redis.call('DECRBY', BYTES, size)
+-- Delete a message's record and body (inline in `f`, or in BODIES), and take the body
+-- off the byte count.
+local function forget(id, f)
+  local size = #f[F_BODY]
+  if size == 0 then
+    size = redis.call('HSTRLEN', BODIES, id)
+    redis.call('HDEL', BODIES, id)
   end
+  redis.call('HDEL', MSGS, id)
+  redis.call('DECRBY', BYTES, size)
 end
 
 -- The record of a message held under the claim `token`, or nil. Settling needs it:

@@ -7,9 +7,10 @@ Returns the number removed. ]]
 local removed = 0
 for i = 1, #ARGV, 2 do
   local id = ARGV[i]
-  if claimed(id, ARGV[i + 1]) then
+  local f = claimed(id, ARGV[i + 1])
+  if f then
     redis.call('ZREM', INFLIGHT, id)
-    forget(id)
+    forget(id, f)
     removed = removed + 1
   end
 end

@@ -9,10 +9,11 @@ local raw = redis.call('HGET', MSGS, id)
 if not raw then
   return 0
 end
-if dead_only and meta_read(raw)[F_STATE] ~= 'd' then
+local f = meta_read(raw)
+if dead_only and f[F_STATE] ~= 'd' then
   return 0
 end
-forget(id)
+forget(id, f)
 redis.call('ZREM', DUE, id)
 redis.call('ZREM', INFLIGHT, id)
 redis.call('ZREM', DEAD, id)

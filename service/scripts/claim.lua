@@ -5,8 +5,8 @@ Prevents: two replicas sending the same attempt (a message leaves the due index 
 gets a fresh claim token in one step). Time is the Redis server's, so every replica
 agrees on what is due.
 Returns {now ms, next due ms or -1, then per message: id, due ms of this attempt,
-metadata record (state i, attempts + 1, claim token), body}. An index entry without a
-record is dropped. ]]
+metadata record (state i, attempts + 1, claim token), body when it is not inline in
+the record (else '')}. An index entry without a record is dropped. ]]
 local limit, timeout = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
@@ -30,7 +30,7 @@ if #due > 0 then
       out[n + 1] = id
       out[n + 2] = due[i + 1]
       out[n + 3] = meta
-      out[n + 4] = redis.call('HGET', BODIES, id) or '\n'
+      out[n + 4] = f[F_BODY] == '' and (redis.call('HGET', BODIES, id) or '\n') or ''
     end
   end
 end

@@ -2,12 +2,13 @@
 inside the record) into this partition's layout, a batch at a time.
 KEYS[10..13] the old messages hash, due index, in-flight set and dead-letter set.
 ARGV[1] max messages   ARGV[2] incarnation prefix (unique per partition)
+ARGV[3] largest body kept inline in the record
 Prevents: a message existing in both layouts, or in neither (each one moves in one
 step). A message an old replica had in flight is made due now: if that replica still
 delivers it, the receiver sees it twice under one idempotency key (at least once).
 Returns {moved, messages left in the old layout}. ]]
 local OLD_MSGS, OLD_DUE, OLD_INFLIGHT, OLD_DEAD = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
-local limit, inc_prefix = tonumber(ARGV[1]), ARGV[2]
+local limit, inc_prefix, inline_limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 -- Earliest due first, so the messages that matter soonest move first.
 local ids = redis.call('ZRANGE', OLD_DUE, 0, limit - 1)
 if #ids == 0 then ids = redis.call('ZRANGE', OLD_INFLIGHT, 0, limit - 1) end
@@ -38,11 +39,15 @@ for _, id in ipairs(ids) do
     local dead_at = ''
     if state == 'd' and old[5] ~= '' then dead_at = b36(tonumber(old[5])) end
     if redis.call('HEXISTS', MSGS, id) == 0 then
+      local body = '\n' .. payload
+      local inline = #body <= inline_limit and body or ''
       local f = {old[1], old[2], old[3], state, dead_at, old[6], old[7], old[8], '',
-                 inc_prefix .. b36(redis.call('INCR', SEQ)), ''}
+                 inc_prefix .. b36(redis.call('INCR', SEQ)), '', inline}
       redis.call('HSET', MSGS, id, meta_write(f))
-      redis.call('HSET', BODIES, id, '\n' .. payload)
-      redis.call('INCRBY', BYTES, #payload + 1)
+      if inline == '' then
+        redis.call('HSET', BODIES, id, body)
+      end
+      redis.call('INCRBY', BYTES, #body)
       redis.call('ZADD', state == 'd' and DEAD or DUE, score, id)
     end
   end

@@ -4,8 +4,8 @@ ARGV[1] 'due' or 'dead'   ARGV[2] page size   ARGV[3] cursor score ('' for the f
 page)   ARGV[4] cursor id
 Prevents: a page that skips entries when the cursor's entry has gone meanwhile (it
 then starts at the first entry with the cursor's score: an entry may show twice,
-none is skipped). Bodies are never read, so a page costs the same whatever the
-payload sizes.
+none is skipped). Bodies stored apart (all but the small ones) are never read, so a
+page costs the same whatever the payload sizes.
 Returns {total, then per entry: id, score, metadata record}. ]]
 local index = ARGV[1] == 'dead' and DEAD or DUE
 local limit, cursor_score, cursor_id = tonumber(ARGV[2]), ARGV[3], ARGV[4]

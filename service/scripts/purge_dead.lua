@@ -10,6 +10,9 @@ end
 local ids = redis.call('ZRANGEBYSCORE', DEAD, '-inf', now_ms() - retention, 'LIMIT', 0, limit)
 for _, id in ipairs(ids) do
   redis.call('ZREM', DEAD, id)
-  forget(id)
+  local raw = redis.call('HGET', MSGS, id)
+  if raw then
+    forget(id, meta_read(raw))
+  end
 end
 return #ids

@@ -1,23 +1,26 @@
 --[[ schedule: store a new message and index it by due time.
-ARGV[1] id   ARGV[2] metadata record   ARGV[3] body   ARGV[4] due ms
-ARGV[5] max stored messages (0: no limit)   ARGV[6] max stored body bytes (0: no limit)
+ARGV[1] id   ARGV[2] metadata record (with the body inline when it is small)
+ARGV[3] body when it is not inline, else ''   ARGV[4] body size in bytes   ARGV[5] due ms
+ARGV[6] max stored messages (0: no limit)   ARGV[7] max stored body bytes (0: no limit)
 Prevents: two POSTs with one id both succeeding (the existence check and the write
 are one step), and a quota being overrun by concurrent POSTs.
 Returns 1 stored, 0 the id exists (in any state), -1 over the message quota,
 -2 over the byte quota. Waking the delivery loop is the caller's business. ]]
-local id, meta, body, due = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local max_messages, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+local id, meta, body, size, due = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local max_messages, max_bytes = tonumber(ARGV[6]), tonumber(ARGV[7])
 if redis.call('HEXISTS', MSGS, id) == 1 then
   return 0
 end
 if max_messages > 0 and redis.call('HLEN', MSGS) >= max_messages then
   return -1
 end
-if max_bytes > 0 and tonumber(redis.call('GET', BYTES) or '0') + #body > max_bytes then
+if max_bytes > 0 and tonumber(redis.call('GET', BYTES) or '0') + size > max_bytes then
   return -2
 end
 redis.call('HSET', MSGS, id, meta)
-redis.call('HSET', BODIES, id, body)
-redis.call('INCRBY', BYTES, #body)
+if body ~= '' then
+  redis.call('HSET', BODIES, id, body)
+end
+redis.call('INCRBY', BYTES, size)
 redis.call('ZADD', DUE, due, id)
 return 1

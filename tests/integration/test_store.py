@@ -210,15 +210,18 @@ class TestQuotas:
 
         assert run(redis_url, scenario) == [Stored.STORED, Stored.STORED, Stored.OVER_MESSAGE_QUOTA]
 
-    def test_byte_quota_is_freed_by_every_way_a_message_leaves(self, redis_url: str) -> None:
+    @pytest.mark.parametrize("size", [100, 1000], ids=["inline", "stored-apart"])
+    def test_byte_quota_is_freed_by_every_way_a_message_leaves(
+        self, redis_url: str, size: int
+    ) -> None:
         async def scenario(store: Store) -> list[Any]:
-            quota = {"max_messages": 0, "max_bytes": 250}
-            seen = [await store.schedule(new(f"b{i}", size=100), **quota) for i in range(3)]
+            quota = {"max_messages": 0, "max_bytes": int(size * 2.5)}
+            seen = [await store.schedule(new(f"b{i}", size=size), **quota) for i in range(3)]
             claim = await claim_one(store)
             await store.ack([claim])  # delivered: its bytes are free again
-            seen.append(await store.schedule(new("b3", size=100), **quota))
+            seen.append(await store.schedule(new("b3", size=size), **quota))
             await store.cancel("b1")
-            seen.append(await store.schedule(new("b4", size=100), **quota))
+            seen.append(await store.schedule(new("b4", size=size), **quota))
             seen.append((await store.stats()).body_bytes)
             return seen
 
@@ -230,7 +233,7 @@ class TestQuotas:
             Stored.STORED,
             Stored.STORED,
         ]
-        assert body_bytes == 2 * 101  # two payloads of 100 bytes, each after its newline
+        assert body_bytes == 2 * (size + 1)  # two payloads, each after its newline
 
 
 def test_page_reads_no_body(redis_url: str, raw_redis: redis.Redis) -> None:

@@ -40,7 +40,7 @@ def now_ms() -> int:
 
 
 def claim(message_id: str, due_ms: int) -> Claim:
-    meta = Meta.decode(NewMessage(message_id, due_ms, b"{}", "http://h/", 0).meta())
+    meta = Meta.decode(NewMessage(message_id, due_ms, b"{}", "http://h/", 0).stored()[0])
     return Claim(message_id, due_ms, meta, b"{}", {})
 
 

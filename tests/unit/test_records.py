@@ -16,7 +16,7 @@ def test_base36_round_trips(number: int) -> None:
 
 def test_a_new_message_decodes_to_what_was_given() -> None:
     message = NewMessage("m", 1_700_000_000_000, b'{"a":1}', "https://h/p", 1_600_000_000_000, "tp")
-    meta = Meta.decode(message.meta())
+    meta = Meta.decode(message.stored()[0])
     assert (meta.due_ms, meta.created_ms, meta.attempts, meta.state) == (
         1_700_000_000_000,
         1_600_000_000_000,
@@ -31,12 +31,19 @@ def test_a_new_message_decodes_to_what_was_given() -> None:
         {},
     )
     assert meta.inc
-    assert split_body(message.body()) == ({}, b'{"a":1}')
+    assert split_body(meta.body) == ({}, b'{"a":1}')  # small: inline in the record
+
+
+def test_big_bodies_are_stored_apart_and_counted_either_way() -> None:
+    small = NewMessage("s", 0, b"1" * 100, "http://h/", 0).stored()
+    big = NewMessage("b", 0, b"1" * 1000, "http://h/", 0).stored()
+    assert small[1] == b"" and small[2] == 101
+    assert Meta.decode(big[0]).body == b"" and big[1] == b"\n" + b"1" * 1000 and big[2] == 1001
 
 
 def test_two_messages_under_one_id_get_different_incarnations() -> None:
-    first = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).meta()).inc
-    second = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).meta()).inc
+    first = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).stored()[0]).inc
+    second = Meta.decode(NewMessage("m", 0, b"1", "http://h/", 0).stored()[0]).inc
     assert first != second
 
 
