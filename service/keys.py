@@ -7,6 +7,7 @@ order (`SCRIPT_KEYS`); the store prepends a prelude that names them in Lua.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -80,8 +81,13 @@ class Keys:
         return f"{self.tag}:probe"
 
     def script_keys(self) -> list[str]:
-        """The partition's keys in SCRIPT_KEYS order."""
-        return [getattr(self, name) for name in SCRIPT_KEYS]
+        """The partition's keys in SCRIPT_KEYS order (built once: every script call needs them)."""
+        return list(_script_keys(self))
+
+
+@functools.cache
+def _script_keys(keys: Keys) -> tuple[str, ...]:
+    return tuple(getattr(keys, name) for name in SCRIPT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,22 +105,23 @@ class LegacyKeys:
         return [f"{self.tag}:{name}" for name in ("messages", "due", "inflight", "dead")]
 
 
-@dataclass(frozen=True, slots=True)
 class Layout:
     """Which partition holds which message: `crc32(id) mod count`, stable across restarts."""
 
-    prefix: str = "scheduler"
-    count: int = 1
+    def __init__(self, prefix: str = "scheduler", count: int = 1) -> None:
+        self.prefix = prefix
+        self.count = count
+        self._partitions = [Keys(prefix, n) for n in range(count)]
 
     def partitions(self) -> list[Keys]:
-        return [Keys(self.prefix, n) for n in range(self.count)]
+        return list(self._partitions)
 
     def for_id(self, message_id: str) -> Keys:
         if self.count == 1:
-            return Keys(self.prefix, 0)
-        return Keys(self.prefix, zlib.crc32(message_id.encode()) % self.count)
+            return self._partitions[0]
+        return self._partitions[zlib.crc32(message_id.encode()) % self.count]
 
     @property
     def home(self) -> Keys:
         """The partition holding the lease and other keys that exist once."""
-        return Keys(self.prefix, 0)
+        return self._partitions[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -9,7 +10,6 @@ from urllib.parse import urlsplit
 
 from .config import Settings
 from .cursor import decode_cursor, next_cursor
-from .egress import EgressPolicy
 from .errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from .metrics import Metrics
 from .records import MessageRecord, NewMessage, Summary
@@ -49,7 +49,11 @@ class Messages:
         self.max_depth = settings.max_payload_depth
         self.max_messages = settings.max_pending_messages
         self.max_bytes = settings.max_pending_bytes
-        self.egress: EgressPolicy = settings.egress_policy()
+        egress = settings.egress_policy()
+        # Webhook URLs repeat (a few receivers, many messages): judge each one once.
+        self._literal_refusal = functools.lru_cache(maxsize=4096)(
+            lambda url: egress.check_literal(urlsplit(url).hostname or "")
+        )
 
     async def schedule(self, request: ScheduleRequest) -> ScheduleResponse:
         self._check(request)
@@ -76,7 +80,7 @@ class Messages:
                 f"Invalid request: payload: nests {request.payload.depth} levels deep; "
                 f"the limit is MAX_PAYLOAD_DEPTH ({self.max_depth})"
             )
-        refusal = self.egress.check_literal(urlsplit(request.webhookUrl).hostname or "")
+        refusal = self._literal_refusal(request.webhookUrl)
         if refusal is not None:
             raise InvalidInput(f"Invalid request: webhookUrl: {refusal}")
 

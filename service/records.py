@@ -23,6 +23,7 @@ benchmark shows. Treat them as read-only all the same.
 
 from __future__ import annotations
 
+import base64
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -71,8 +72,8 @@ def base36(number: int) -> str:
 
 
 def new_incarnation() -> str:
-    """A token that tells two messages scheduled under the same id apart (60 random bits)."""
-    return base36(random.getrandbits(60))
+    """A token that tells two messages scheduled under the same id apart (64 random bits)."""
+    return base64.urlsafe_b64encode(random.getrandbits(64).to_bytes(8)).rstrip(b"=").decode()
 
 
 @dataclass(slots=True)
