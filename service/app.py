@@ -8,7 +8,8 @@ from . import __version__, errors
 from .config import Settings
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
-from .routes import api, probes
+from .probes import probes
+from .routes import api
 from .runtime import Runtime
 from .telemetry import Tracing
 

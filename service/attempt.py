@@ -11,7 +11,7 @@ from opentelemetry.trace import Span, StatusCode
 from . import __version__
 from .config import Settings
 from .metrics import Metrics
-from .policy import Outcome, Verdict, judge
+from .policy import Outcome, Verdict, expiry, judge
 from .records import Claim
 from .signing import decode_secrets, sign
 from .telemetry import Tracing, outgoing_traceparent
@@ -51,6 +51,8 @@ class Sender:
         """Send the claim's webhook once; never raises for anything the receiver does."""
         started = time.time()
         lateness = started - claim.due_ms / 1000
+        if (expired := self._expired(claim, started)) is not None:
+            return AttemptResult(expired, expiry(expired.message), started, 0.0, lateness, "")
         self.metrics.lateness.observe(max(lateness, 0.0))
         with self.tracing.delivery_span("POST webhook", claim.meta.trace) as span:
             traceparent = outgoing_traceparent(span)
@@ -68,30 +70,54 @@ class Sender:
         self.metrics.webhook_duration.observe(duration)
         return AttemptResult(answer, outcome, started, duration, lateness, traceparent)
 
+    def _expired(self, claim: Claim, now: float) -> WebhookError | None:
+        """maxLatenessSeconds: no attempt starts later than scheduleTo plus this."""
+        limit = claim.meta.opts.max_lateness
+        if limit is None or now <= claim.meta.due_ms / 1000 + limit:
+            return None
+        self.metrics.expired.inc()
+        late = now - claim.meta.due_ms / 1000
+        return WebhookError(
+            "expired",
+            f"the attempt would start {late:.1f} s after scheduleTo, past "
+            f"maxLatenessSeconds ({limit:g})",
+        )
+
     def request(self, claim: Claim, traceparent: str) -> WebhookRequest:
+        options = claim.meta.opts
         return WebhookRequest(
-            method="POST",
+            method=options.method,
             url=claim.url,
             headers=self.headers(claim, traceparent),
-            body=claim.payload,
-            timeout=self.timeout,
+            body=claim.payload if options.sends_body else None,
+            timeout=options.timeout or self.timeout,
         )
 
     def headers(self, claim: Claim, traceparent: str) -> dict[str, str]:
+        """The message's own headers, then the service's, which no message can replace."""
         timestamp = int(time.time())
-        webhook_id = header_value(claim.id)
+        # Unique per scheduled message and stable across its retries: receivers that
+        # remember processed ids never drop a second message that re-used a caller's id.
+        webhook_id = "msg_" + claim.meta.inc
+        sends_body = claim.meta.opts.sends_body
+        given = {name.lower() for name in claim.headers} if claim.headers else ()
         headers = {
-            "Content-Type": "application/json",
-            "User-Agent": self.user_agent,
+            **claim.headers,
             "Idempotency-Key": webhook_id,
             "webhook-id": webhook_id,
             "webhook-timestamp": str(timestamp),
             "webhook-attempt": str(claim.attempt),
+            "X-Message-Id": header_value(claim.id),
             "traceparent": traceparent,
         }
+        if "user-agent" not in given:
+            headers["User-Agent"] = self.user_agent
+        if sends_body and "content-type" not in given:
+            headers["Content-Type"] = "application/json"
         if self.signing_keys:
+            body = claim.payload if sends_body else b""
             headers["webhook-signature"] = sign(
-                self.signing_keys, webhook_id=webhook_id, timestamp=timestamp, body=claim.payload
+                self.signing_keys, webhook_id=webhook_id, timestamp=timestamp, body=body
             )
         return headers
 
@@ -128,7 +154,7 @@ def log_attempt(claim: Claim, result: AttemptResult, settlement: str) -> None:
             "outcome": settlement,
             "duration_seconds": round(result.duration, 6),
             "lateness_seconds": round(result.lateness, 6),
-            "trace_id": result.traceparent.split("-")[1],
+            "trace_id": result.traceparent.split("-")[1] if result.traceparent else None,
             "error": result.outcome.error or None,
         },
     )

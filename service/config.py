@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # requests keep arriving for a few seconds after SIGTERM; see runtime.py.
     shutdown_delay_seconds: float = Field(default=5.0, ge=0, le=300)
     dead_letter_retention_seconds: Seconds = 7 * 24 * 3600.0
+    # What is kept of finished messages (GET /messages/{id} after the end): 0 keeps none.
+    history_retention_seconds: float = Field(default=86_400.0, ge=0)
+    history_max_messages: int = Field(default=100_000, ge=0)
 
     metrics_token: SecretStr | None = None
     docs_enabled: bool = True

@@ -224,7 +224,7 @@ class Dispatcher:
 
     async def _settle(self, claim: Claim, result: AttemptResult) -> None:
         try:
-            settlement = await self.settler.settle(claim, result.outcome)
+            settlement = await self.settler.settle(claim, result)
         except SettleGaveUp:
             return
         except Exception:

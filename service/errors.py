@@ -17,6 +17,8 @@ traceback and answered 500 in the same shape.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -35,9 +37,16 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.errors = errors
         if code is not None:
             self.code = code
 
@@ -69,6 +78,12 @@ class InvalidInput(ServiceError):
     status = 422
     code = "invalid_request"
 
+    @classmethod
+    def field(cls, field: str, message: str) -> InvalidInput:
+        """The error of one field, in the shape validation errors have."""
+        row = {"field": field, "message": message}
+        return cls(f"Invalid request: {field}: {message}", errors=[row])
+
 
 class QuotaExceeded(ServiceError):
     status = 429
@@ -86,6 +101,7 @@ def error_body(message: str, code: str, **extra: Any) -> bytes:
 
 
 _BODY_NOT_JSON = {"field": "body", "message": "is not valid UTF-8 JSON"}
+_NAMED = re.compile(r"([A-Za-z]+): (.+)", re.DOTALL)
 _HEADERS = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}
 
 
@@ -94,12 +110,16 @@ def _response(status: int, message: str, code: str, **extra: Any) -> JSONRespons
     return JSONResponse(body, status_code=status, headers=_HEADERS.get(status))
 
 
-def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
+def field_errors(items: Sequence[Any]) -> list[dict[str, str]]:
+    """One {field, message} row per validation error (pydantic's or FastAPI's)."""
     rows = []
-    for item in error.errors():
+    for item in items:
         location = [str(part) for part in item.get("loc", ()) if part != "body"]
         field = ".".join(location) or "body"
         message = str(item.get("msg", "is invalid")).removeprefix("Value error, ")
+        if not location and (named := _NAMED.fullmatch(message)):
+            # A rule across fields says which field it is about: "delay: ...".
+            field, message = named.group(1), named.group(2)
         if item.get("type") == "json_invalid":
             field, message = "body", f"is not valid JSON ({item.get('ctx', {}).get('error', '')})"
         elif item.get("type") == "model_attributes_type" and field == "body":
@@ -110,14 +130,19 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, str]]:
 
 async def _on_service_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
+    if error.errors is not None:
+        return _response(error.status, error.message, error.code, errors=error.errors)
     return _response(error.status, error.message, error.code)
+
+
+def summarise(rows: list[dict[str, str]]) -> str:
+    return "Invalid request: " + "; ".join(f"{row['field']}: {row['message']}" for row in rows)
 
 
 async def _on_validation(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    rows = _field_errors(error)
-    summary = "; ".join(f"{row['field']}: {row['message']}" for row in rows)
-    return _response(422, f"Invalid request: {summary}", "invalid_request", errors=rows)
+    rows = field_errors(error.errors())
+    return _response(422, summarise(rows), "invalid_request", errors=rows)
 
 
 async def _on_redis_error(request: Request, error: Exception) -> JSONResponse:
@@ -127,7 +152,7 @@ async def _on_redis_error(request: Request, error: Exception) -> JSONResponse:
         return await _on_bug(request, error)
     store_log.note(condition, error)
     request.app.state.runtime.metrics.store_errors.labels(condition.code).inc()
-    return _response(Unavailable.status, condition.advice, condition.code)
+    return await _on_service_error(request, Unavailable(condition.advice, code=condition.code))
 
 
 async def _on_bug(request: Request, error: Exception) -> JSONResponse:

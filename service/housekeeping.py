@@ -36,6 +36,9 @@ class Housekeeper:
         self.lease = lease
         self.metrics = metrics
         self.retention_ms = int(settings.dead_letter_retention_seconds * 1000)
+        self.history_ms = int(settings.history_retention_seconds * 1000)
+        # The count limit is per partition, so the whole store keeps about the limit.
+        self.history_keep = settings.history_max_messages // store.layout.count
         self.scheduler = schedule.Scheduler()
         self._queue: list[Job] = []
         self._running = True
@@ -43,6 +46,7 @@ class Housekeeper:
         self._every(5, self.refresh_stats)
         self._every(1, self.adopt_legacy_messages)
         self._every(60, self.purge_old_dead_letters)
+        self._every(10, self.trim_history)
 
     def _every(self, seconds: int, job: Job) -> None:
         # `schedule` calls plain functions; it queues the coroutine job for the loop below.
@@ -121,3 +125,17 @@ class Housekeeper:
                 break
         if total:
             log.info("moved %d messages from the first storage layout; %d left", total, left)
+
+    async def trim_history(self, lease_value: str) -> None:
+        """History older than HISTORY_RETENTION_SECONDS, or beyond HISTORY_MAX_MESSAGES
+        (oldest first), is dropped, a batch at a time."""
+        for keys in self.store.layout.partitions():
+            dropped = BATCH
+            while dropped == BATCH:
+                dropped = await self.store.purge_history(
+                    keys,
+                    lease_value=lease_value,
+                    retention_ms=self.history_ms,
+                    keep=self.history_keep,
+                    limit=BATCH,
+                )

@@ -8,11 +8,26 @@ order (`SCRIPT_KEYS`); the store prepends a prelude that names them in Lua.
 from __future__ import annotations
 
 import functools
+import re
 import zlib
 from dataclasses import dataclass
 
 # The one order in which every script gets its keys (KEYS[1], KEYS[2], ...).
-SCRIPT_KEYS = ("msgs", "bodies", "due", "inflight", "dead", "lease", "fence", "seq", "bytes")
+SCRIPT_KEYS = (
+    "msgs",
+    "bodies",
+    "due",
+    "retrying",
+    "inflight",
+    "dead",
+    "log",
+    "hist",
+    "histidx",
+    "lease",
+    "fence",
+    "seq",
+    "bytes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +59,34 @@ class Keys:
     def due(self) -> str:
         """Sorted set: pending message ids scored by due time (ms since the epoch)."""
         return f"{self.tag}:due"
+
+    @property
+    def retrying(self) -> str:
+        """Sorted set: the pending ids that were attempted before, scored like `due`.
+
+        A subset of `due`, so `GET /messages?state=retrying` reads only these."""
+        return f"{self.tag}:retrying"
+
+    @property
+    def log(self) -> str:
+        """Hash: id to its last attempts (JSON entries joined by newlines, 20 at most)."""
+        return f"{self.tag}:log"
+
+    @property
+    def hist(self) -> str:
+        """Hash: id of a finished message (delivered, dead-lettered, cancelled) to what is
+        left of it, without payload or header values."""
+        return f"{self.tag}:hist"
+
+    @property
+    def histidx(self) -> str:
+        """Sorted set: history ids by the time they finished, for trimming."""
+        return f"{self.tag}:histidx"
+
+    def label(self, name: str, value: str, *, dead: bool = False) -> str:
+        """Sorted set: live ids carrying label `name=value` by next due time (dead
+        letters apart, by the time they died). Built by the scripts too (_lib.lua)."""
+        return f"{self.tag}:{'dlbl' if dead else 'lbl'}:{name}={value}"
 
     @property
     def inflight(self) -> str:
@@ -105,8 +148,22 @@ class LegacyKeys:
         return [f"{self.tag}:{name}" for name in ("messages", "due", "inflight", "dead")]
 
 
+# Ids the service derives from another id (a callback `<id>:cb-<token>`, a recurring
+# schedule's fire `<schedule id>:<13-digit ms>`) live in the partition of the id they
+# come from, so that one script writes both. The rule depends on the id alone (as a
+# Redis hash tag does), so every replica and every lookup agrees on it.
+_DERIVED = re.compile(r"(.+):(?:cb-[A-Za-z0-9_-]{11}|\d{13})")
+
+
+def routing_key(message_id: str) -> str:
+    """The part of an id that chooses its partition."""
+    while derived := _DERIVED.fullmatch(message_id):
+        message_id = derived.group(1)
+    return message_id
+
+
 class Layout:
-    """Which partition holds which message: `crc32(id) mod count`, stable across restarts."""
+    """Which partition holds which message: `crc32(routing key) mod count`, stable."""
 
     def __init__(self, prefix: str = "scheduler", count: int = 1) -> None:
         self.prefix = prefix
@@ -119,7 +176,7 @@ class Layout:
     def for_id(self, message_id: str) -> Keys:
         if self.count == 1:
             return self._partitions[0]
-        return self._partitions[zlib.crc32(message_id.encode()) % self.count]
+        return self._partitions[zlib.crc32(routing_key(message_id).encode()) % self.count]
 
     @property
     def home(self) -> Keys:

@@ -131,6 +131,21 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.callbacks = Counter(
+            "scheduler_callbacks_scheduled",
+            "Callbacks stored as messages (success and failure callbacks).",
+            registry=r,
+        )
+        self.expired = Counter(
+            "scheduler_messages_expired",
+            "Messages dead-lettered because an attempt would start past maxLatenessSeconds.",
+            registry=r,
+        )
+        self.bulk_cancelled = Counter(
+            "scheduler_messages_bulk_cancelled",
+            "Messages cancelled by DELETE /messages?label=...",
+            registry=r,
+        )
         self.store_errors = Counter(
             "scheduler_redis_errors",
             "Requests answered 503 because Redis could not serve them, by cause.",

@@ -17,7 +17,7 @@ _RETRYABLE_STATUSES = frozenset({408, 429})
 # delta-seconds is ASCII digits only: str.isdigit() would also take '²' or '①', which
 # float() then refuses. Ten digits are centuries; anything longer is capped anyway.
 _DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
-_FINAL_ERRORS = frozenset({"egress_denied"})
+_FINAL_ERRORS = frozenset({"egress_denied", "expired"})
 ERROR_TEXT_CHARS = 200
 
 
@@ -55,6 +55,11 @@ def judge(answer: WebhookResponse | WebhookError) -> Outcome:
     if status >= 500 or status < 100 or status in _RETRYABLE_STATUSES:
         return Outcome(Verdict.RETRY, status_class, error, parse_retry_after(answer.retry_after))
     return Outcome(Verdict.GIVE_UP, status_class, error)
+
+
+def expiry(reason: str) -> Outcome:
+    """An attempt not sent because it would start past maxLatenessSeconds: final."""
+    return Outcome(Verdict.GIVE_UP, "expired", f"expired: {reason}")
 
 
 def internal_failure(error: BaseException) -> Outcome:

@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import base64
 import random
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 import orjson
+
+from .history import AttemptEntry
+from .options import Options
 
 META_FIELDS = (
     "due",  # scheduleTo, ms base 36
@@ -71,6 +75,14 @@ def base36(number: int) -> str:
     return "".join(reversed(digits))
 
 
+def new_message_id() -> str:
+    """A UUID version 7: unique, and sorting in the order the ids were made."""
+    ms = time.time_ns() // 1_000_000
+    rand = random.getrandbits(74)
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62
+    return str(uuid.UUID(int=value | (rand & (2**62 - 1))))
+
+
 def new_incarnation() -> str:
     """A token that tells two messages scheduled under the same id apart (64 random bits)."""
     return base64.urlsafe_b64encode(random.getrandbits(64).to_bytes(8)).rstrip(b"=").decode()
@@ -90,7 +102,7 @@ class Meta:
     error: str | None
     claim: str
     inc: str
-    opts: dict[str, Any]
+    opts: Options
     body: bytes  # empty when the body is stored apart
 
     @classmethod
@@ -110,7 +122,7 @@ class Meta:
             error=error or None,
             claim=claim,
             inc=inc,
-            opts=orjson.loads(opts) if opts else {},
+            opts=Options.decode(opts),
             body=body.encode(),
         )
 
@@ -126,19 +138,26 @@ class NewMessage:
     created_ms: int
     trace: str = ""
     inc: str = ""
+    options: Options = field(default_factory=Options)
+    headers: dict[str, str] = field(default_factory=dict)  # values: secrets, kept in the body
 
     def stored(self) -> tuple[bytes, bytes, int]:
         """(metadata record, body unless inline, body size) as schedule.lua takes them."""
+        return self.record(attempts=0, state="p")
+
+    def record(self, *, attempts: int, state: str, error: str = "") -> tuple[bytes, bytes, int]:
+        """(metadata record, body unless inline, body size), in a given state."""
         body = self.body()
         inline = body if len(body) <= INLINE_BODY_BYTES else b""
         inc = self.inc or new_incarnation()
-        fields = (base36(self.due_ms), base36(self.created_ms), "0", "p", "", self.url)
-        head = "\n".join((*fields, self.trace, "", "", inc, "")).encode()
+        fields = (base36(self.due_ms), base36(self.created_ms), str(attempts), state, "")
+        tail = (self.url, self.trace, error, "", inc, self.options.encode())
+        head = "\n".join((*fields, *tail)).encode()
         return head + b"\n" + inline, b"" if inline else body, len(body)
 
     def body(self) -> bytes:
-        """Header values (none yet), a newline, the payload."""
-        return b"\n" + self.payload
+        """Header values as JSON (nothing when there are none), a newline, the payload."""
+        return (orjson.dumps(self.headers) if self.headers else b"") + b"\n" + self.payload
 
 
 def split_body(raw: bytes) -> tuple[dict[str, str], bytes]:
@@ -180,12 +199,15 @@ class ClaimBatch:
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """Everything stored about one message."""
+    """Everything stored about one live message."""
 
     id: str
     meta: Meta
     next_run_ms: int | None
     payload: bytes
+    headers: dict[str, str]
+    log: list[AttemptEntry]
+    raw: bytes  # the record as stored: a patch is refused if it changed meanwhile
 
 
 @dataclass(slots=True)
@@ -200,7 +222,8 @@ class Summary:
 @dataclass(frozen=True, slots=True)
 class Page:
     rows: list[Summary]
-    total: int
+    total: int  # entries in the index the page walked
+    last_examined: tuple[int, str] | None  # where the walk stopped; None at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,3 +233,5 @@ class Stats:
     dead: int
     stored: int = 0
     body_bytes: int = 0
+    retrying: int = 0
+    history: int = 0

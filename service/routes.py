@@ -1,28 +1,28 @@
-"""HTTP routes: thin functions that check auth, call Messages and return bodies."""
+"""API routes: thin functions that check the token, call Messages or DeadLetters, answer."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import auth
+from .dead_letters import DeadLetters
 from .messages import Messages
-from .runtime import Runtime
-from .schemas import (
+from .responses import (
+    BatchResponse,
+    BulkDeleteResponse,
     DeadLetterList,
     DeleteResponse,
     ErrorBody,
-    Health,
     MessageDetail,
     MessageList,
     RedriveResponse,
-    ScheduleRequest,
     ScheduleResponse,
 )
+from .runtime import Runtime
+from .schemas import BatchRequest, ScheduleRequest
 
 
 def runtime(request: Request) -> Runtime:
@@ -37,9 +37,13 @@ async def require_token(
     auth.check(request, runtime(request).token)
 
 
+# async on purpose: FastAPI runs plain `def` dependencies in a worker thread.
 async def messages(request: Request) -> Messages:
-    # async on purpose: FastAPI runs plain `def` dependencies in a worker thread.
     return runtime(request).messages
+
+
+async def dead_letters(request: Request) -> DeadLetters:
+    return runtime(request).dead_letters
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -55,20 +59,33 @@ _SCHEDULED_LINKS: dict[int | str, dict[str, Any]] = {
         "links": {
             "GetMessage": {"operationId": "getMessage", "parameters": _BY_ID},
             "CancelMessage": {"operationId": "cancelMessage", "parameters": _BY_ID},
+            "PatchMessage": {"operationId": "patchMessage", "parameters": _BY_ID},
         },
     }
 }
 
-
 MessagesDep = Annotated[Messages, Depends(messages)]
-MessageId = Annotated[str, Path(min_length=1, max_length=256, description="The message id.")]
+DeadLettersDep = Annotated[DeadLetters, Depends(dead_letters)]
+# Longer than an id (256): callbacks and fires have ids derived from another id.
+MessageId = Annotated[str, Path(min_length=1, max_length=320, description="The message id.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Cursor = Annotated[
     str | None, Query(max_length=1024, description="nextCursor of the previous page.")
 ]
+Labels = Annotated[
+    list[str],
+    Query(
+        alias="label",
+        max_length=16,
+        description="`name:value`; repeat it and every label must match.",
+    ),
+]
+StateFilter = Annotated[
+    Literal["scheduled", "retrying", "in_flight"] | None,
+    Query(description="Only messages never attempted, waiting for a retry, or in flight."),
+]
 
 api = APIRouter(dependencies=[Depends(require_token)])
-probes = APIRouter()
 
 
 @api.post(
@@ -76,18 +93,53 @@ probes = APIRouter()
     response_model=ScheduleResponse,
     responses={**_errors(409, 413, 422, 429), **_SCHEDULED_LINKS},
     operation_id="scheduleMessage",
+    tags=["messages"],
 )
 async def schedule_message(body: ScheduleRequest, ops: MessagesDep) -> ScheduleResponse:
-    """Schedule `payload` to be POSTed to `webhookUrl` at `scheduleTo`."""
+    """Schedule `payload` to be sent to `webhookUrl` at `scheduleTo` (or after `delay`)."""
     return await ops.schedule(body)
 
 
-@api.get(
-    "/messages", response_model=MessageList, responses=_errors(422), operation_id="listMessages"
+@api.post(
+    "/messages/batch",
+    response_model=BatchResponse,
+    responses=_errors(413, 422),
+    operation_id="scheduleMessages",
+    tags=["messages"],
 )
-async def list_messages(ops: MessagesDep, limit: Limit = 100, cursor: Cursor = None) -> MessageList:
-    """Pending messages in delivery order, a page at a time."""
-    return await ops.list_pending(limit=limit, cursor=cursor)
+async def schedule_messages(body: BatchRequest, ops: MessagesDep) -> BatchResponse:
+    """Schedule up to 1,000 messages in one request; each succeeds or fails on its own."""
+    return await ops.schedule_batch(body)
+
+
+@api.get(
+    "/messages",
+    response_model=MessageList,
+    responses=_errors(422),
+    operation_id="listMessages",
+    tags=["messages"],
+)
+async def list_messages(
+    ops: MessagesDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    labels: Labels = [],  # noqa: B006 (FastAPI copies query defaults)
+    state: StateFilter = None,
+) -> MessageList:
+    """Pending messages in delivery order, a page at a time, by label and state."""
+    return await ops.list_pending(limit=limit, cursor=cursor, labels=labels, state=state)
+
+
+@api.delete(
+    "/messages",
+    response_model=BulkDeleteResponse,
+    responses=_errors(422),
+    operation_id="cancelMessagesByLabel",
+    tags=["messages"],
+)
+async def cancel_messages_by_label(ops: MessagesDep, labels: Labels = []) -> BulkDeleteResponse:  # noqa: B006
+    """Cancel every pending or in-flight message carrying all the given labels."""
+    return await ops.cancel_labelled(labels)
 
 
 @api.get(
@@ -95,10 +147,27 @@ async def list_messages(ops: MessagesDep, limit: Limit = 100, cursor: Cursor = N
     response_model=MessageDetail,
     responses=_errors(404, 422),
     operation_id="getMessage",
+    tags=["messages"],
 )
 async def get_message(message_id: MessageId, ops: MessagesDep) -> MessageDetail:
-    """One message with its payload, attempts and last error."""
+    """One message with its payload and attempts; a finished one while history keeps it."""
     return await ops.get(message_id)
+
+
+@api.patch(
+    "/messages/{message_id}",
+    response_model=MessageDetail,
+    responses=_errors(404, 409, 413, 422),
+    operation_id="patchMessage",
+    tags=["messages"],
+)
+async def patch_message(
+    message_id: MessageId,
+    ops: MessagesDep,
+    changes: Annotated[dict[str, Any], Body(description="A JSON merge patch (RFC 7396).")],
+) -> MessageDetail:
+    """Change a pending message: any field but `id`; 409 while it is being delivered."""
+    return await ops.patch(message_id, changes)
 
 
 @api.delete(
@@ -106,6 +175,7 @@ async def get_message(message_id: MessageId, ops: MessagesDep) -> MessageDetail:
     response_model=DeleteResponse,
     responses=_errors(404, 422),
     operation_id="cancelMessage",
+    tags=["messages"],
 )
 async def cancel_message(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
     """Cancel a message, whatever its state. A request already on the wire still arrives."""
@@ -117,12 +187,16 @@ async def cancel_message(message_id: MessageId, ops: MessagesDep) -> DeleteRespo
     response_model=DeadLetterList,
     responses=_errors(422),
     operation_id="listDeadLetters",
+    tags=["dead letters"],
 )
 async def list_dead_letters(
-    ops: MessagesDep, limit: Limit = 100, cursor: Cursor = None
+    ops: DeadLettersDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    labels: Labels = [],  # noqa: B006
 ) -> DeadLetterList:
     """Messages whose delivery failed for good, oldest first, with their last error."""
-    return await ops.list_dead(limit=limit, cursor=cursor)
+    return await ops.list(limit=limit, cursor=cursor, labels=labels)
 
 
 @api.post(
@@ -130,8 +204,9 @@ async def list_dead_letters(
     response_model=RedriveResponse,
     responses=_errors(404, 422),
     operation_id="redriveDeadLetter",
+    tags=["dead letters"],
 )
-async def redrive_dead_letter(message_id: MessageId, ops: MessagesDep) -> RedriveResponse:
+async def redrive_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> RedriveResponse:
     """Deliver a dead letter again now, with its attempts reset."""
     return await ops.redrive(message_id)
 
@@ -141,52 +216,8 @@ async def redrive_dead_letter(message_id: MessageId, ops: MessagesDep) -> Redriv
     response_model=DeleteResponse,
     responses=_errors(404, 422),
     operation_id="cancelDeadLetter",
+    tags=["dead letters"],
 )
-async def cancel_dead_letter(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
-    """Drop a dead letter for good."""
-    return await ops.cancel_dead(message_id)
-
-
-@probes.get(
-    "/health", response_model=Health, responses={503: {"model": Health}}, operation_id="health"
-)
-async def health(request: Request) -> JSONResponse:
-    """Readiness: 200 while Redis accepts writes and the replica is not draining. No auth."""
-    rt = runtime(request)
-    condition = await rt.store_condition()
-    healthy = condition is None and not rt.draining
-    body = Health(
-        status="healthy" if healthy else "unhealthy",
-        redis="connected" if condition is None else condition.health,  # type: ignore[arg-type]
-        leader=rt.is_leader,
-        draining=rt.draining,
-        version=rt.version,
-    )
-    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
-
-
-@probes.get(
-    "/livez",
-    responses={503: {"description": "A background loop has stopped."}},
-    operation_id="liveness",
-)
-async def livez(request: Request) -> JSONResponse:
-    """Liveness: 200 while the process and its loops run, whatever Redis does. No auth."""
-    stopped = runtime(request).stopped_loops
-    if stopped:
-        return JSONResponse({"status": "dead", "stoppedLoops": stopped}, status_code=503)
-    return JSONResponse({"status": "alive"})
-
-
-@probes.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorBody}},
-    operation_id="metrics",
-)
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics; needs `Bearer METRICS_TOKEN` only when that is set."""
-    rt = runtime(request)
-    if rt.metrics_token is not None:
-        auth.check(request, rt.metrics_token)
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def cancel_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> DeleteResponse:
+    """Drop a dead letter for good (its history says dead_lettered)."""
+    return await ops.cancel(message_id)

@@ -15,6 +15,7 @@ from . import __version__
 from .attempt import Sender
 from .config import Settings
 from .connection import connect, disconnect
+from .dead_letters import DeadLetters
 from .delivery import Dispatcher
 from .housekeeping import Housekeeper
 from .keys import Layout
@@ -49,7 +50,8 @@ class Runtime:
     async def start(self) -> None:
         settings = self.settings
         self.redis: Redis = connect(settings)
-        self.store = Store(self.redis, Layout(settings.redis_key_prefix))
+        history = settings.history_retention_seconds > 0
+        self.store = Store(self.redis, Layout(settings.redis_key_prefix), history=history)
         self.client: WebhookClient = make_client(settings, settings.egress_policy())
         sender = Sender(
             client=self.client, settings=settings, metrics=self.metrics, tracing=self.tracing
@@ -72,6 +74,7 @@ class Runtime:
             tracing=self.tracing,
             notify=self._notify,
         )
+        self.dead_letters = DeadLetters(store=self.store, notify=self._notify)
         self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
         self.housekeeper = Housekeeper(
             store=self.store, lease=self.lease, metrics=self.metrics, settings=settings

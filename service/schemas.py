@@ -1,260 +1,196 @@
-"""Request and response bodies of the HTTP API, with the original product's field names."""
+"""Request bodies of the HTTP API, with the original product's field names (camelCase).
+
+Responses are in responses.py; the rules for single fields in fields.py.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-import unicodedata
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    JsonValue,
-    PlainValidator,
-    WithJsonSchema,
+    StringConstraints,
     field_validator,
+    model_validator,
 )
 
+from .fields import (
+    MAX_ID_LENGTH,
+    Delay,
+    JsonBody,
+    as_utc,
+    check_headers,
+    check_id,
+    check_labels,
+)
 from .urls import MAX_URL_LENGTH, check_webhook_url
-
-MAX_ID_LENGTH = 256
-# Ids travel in URL paths (DELETE /messages/{id}) and headers, so a slash, white space,
-# a control character (C0 or C1) or an invisible format character (zero-width space,
-# bidi override) would make a message impossible to address or misleading to read.
-_ID_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
-# Printable ASCII but '/' and space: the ids nearly everyone sends, checked in one step.
-_PLAIN_ID = re.compile(r"[!-.0-~]+")
 
 EXAMPLE_MESSAGE: dict[str, Any] = {
     "id": "unique-message-id",
-    "scheduleTo": "2024-12-25T10:30:00Z",
+    "scheduleTo": "2030-12-25T10:30:00Z",
     "payload": {"data": "your webhook payload"},
     "webhookUrl": "https://your-webhook-endpoint.com",
 }
+EXAMPLE_WITH_OPTIONS: dict[str, Any] = {
+    "delay": "PT30M",
+    "payload": {"contact": "c-1042", "step": "follow-up"},
+    "webhookUrl": "https://n8n.example.com/webhook/follow-up",
+    "headers": {"X-N8N-Auth": "secret-value"},
+    "labels": {"contact": "c-1042", "flow": "onboarding"},
+    "maxAttempts": 5,
+    "callbackUrl": "https://n8n.example.com/webhook/delivered",
+}
 
 
-def as_utc(value: datetime) -> datetime:
-    """The same instant in UTC (naive means UTC); ValueError when UTC cannot hold it."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        # 9999-12-31T23:59:59-01:00 is in year 10000 in UTC; 0001-01-01T00:00+01:00 in year 0.
-        raise ValueError(
-            "is out of range: in UTC it must fall between 0001-01-01 and 9999-12-31"
-        ) from None
-
-
-def iso(ms: int) -> str:
-    """Milliseconds since the epoch as ISO-8601 UTC with a `Z`."""
-    moment = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
-    return moment.isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-
-
-class EncodedJson(bytes):
-    """A payload encoded for the wire, remembering how deeply it nests."""
-
-    depth: int
-
-
-def json_depth(value: Any) -> int:
-    """How many arrays and objects nest inside each other in `value` (a scalar is 0)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def _json_body(value: Any) -> EncodedJson:
-    """Any JSON value, encoded once, here, as the webhook's body (compact, UTF-8).
-
-    The standard encoder keeps integers of any size exact; `allow_nan=False` refuses the
-    NaN and Infinity that Python's JSON parser lets through, so the body is strict JSON.
-    """
-    try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    except ValueError:
-        raise ValueError("must be strict JSON: NaN and Infinity are not allowed") from None
-    body = EncodedJson(text.encode())
-    body.depth = json_depth(value)
-    return body
-
-
-# Validated into its encoded bytes; documented as what it is on the wire: any JSON value.
-JsonBody = Annotated[EncodedJson, PlainValidator(_json_body), WithJsonSchema({})]
-
-
-def check_id(value: str) -> str:
-    """ValueError naming the first character an id may not hold."""
-    if _PLAIN_ID.fullmatch(value):
-        return value
-    for position, char in enumerate(value):
-        if char == "/" or unicodedata.category(char) in _ID_FORBIDDEN_CATEGORIES:
-            raise ValueError(
-                "must not contain '/', white space or control characters "
-                f"(found U+{ord(char):04X} at position {position})"
-            )
+def _url(value: str) -> str:
+    check_webhook_url(value)
     return value
 
 
-class ScheduleRequest(BaseModel):
-    """A webhook to POST at `scheduleTo`."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MESSAGE]})
-
-    id: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=MAX_ID_LENGTH,
-            description="Your unique id for the message; also the webhook's idempotency key. "
-            "1 to 256 characters, no slash, white space, control or invisible format "
-            "characters.",
-            examples=["unique-message-id"],
-        ),
-    ]
-    scheduleTo: Annotated[
-        datetime,
-        Field(
-            description="When to deliver, ISO-8601. Without an offset the time is UTC. "
-            "A time in the past is delivered at once.",
-            examples=["2024-12-25T10:30:00Z"],
-        ),
-    ]
-    payload: Annotated[
-        JsonBody,
-        Field(
-            description="Any JSON value; POSTed as the webhook's JSON body.",
-            examples=[{"data": "your webhook payload"}],
-        ),
-    ]
-    webhookUrl: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=MAX_URL_LENGTH,
-            description="http:// or https:// URL that receives the POST; redirects are "
-            "not followed.",
-            examples=["https://your-webhook-endpoint.com"],
-        ),
-    ]
-
-    @field_validator("id")
-    @classmethod
-    def _id_is_addressable(cls, value: str) -> str:
-        return check_id(value)
-
-    @field_validator("scheduleTo")
-    @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
-
-    @field_validator("webhookUrl")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        check_webhook_url(value)
-        return value
-
-    def due_ms(self) -> int:
-        return int(self.scheduleTo.timestamp() * 1000)
+WebhookUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_url)
+]
 
 
-class ScheduleResponse(BaseModel):
-    status: Literal["scheduled"] = "scheduled"
-    messageId: str
+class MessageOptions(BaseModel):
+    """What a message may ask of its delivery besides when, what and where."""
 
-
-class DeleteResponse(BaseModel):
-    status: Literal["deleted"] = "deleted"
-    messageId: str
-
-
-class RedriveResponse(BaseModel):
-    status: Literal["scheduled"] = "scheduled"
-    messageId: str
-    nextRun: str = Field(description="When it is due again (now), ISO-8601 UTC.")
-
-
-class JobSummary(BaseModel):
-    messageId: str
-    nextRun: str = Field(description="When the next attempt is due, ISO-8601 UTC.")
-    webhookUrl: str
-    attempts: int = Field(description="Delivery attempts made so far.")
-    lastError: str | None = Field(default=None, description="Why the last attempt failed.")
-
-
-class MessageList(BaseModel):
-    scheduledJobs: list[JobSummary]
-    count: int = Field(description="Total messages waiting for delivery (all pages).")
-    inFlight: int = Field(description="Messages being delivered right now (not listed).")
-    nextCursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null at the end."
+    method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = Field(
+        default="POST",
+        description="HTTP method of the webhook request. GET and DELETE send no body, so "
+        "`payload` must then be absent or null.",
+    )
+    headers: Annotated[dict[str, str], AfterValidator(check_headers)] | None = Field(
+        default=None,
+        description="Headers sent with every attempt (for example the credentials of an "
+        "n8n Header Auth webhook). At most 32, 8 KiB in all; names are RFC 9110 tokens; "
+        "values are printable ASCII. Host, Content-Length, Transfer-Encoding, Connection, "
+        "Upgrade, TE, Trailer, Keep-Alive, Proxy-*, Idempotency-Key, webhook-*, "
+        "traceparent, tracestate and X-Message-Id are set by the service. Values are "
+        "secrets: no answer ever shows them, only their names.",
+    )
+    maxAttempts: int | None = Field(
+        default=None, ge=1, le=100, description="Attempts before dead-lettering (1 to 100)."
+    )
+    timeoutSeconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds one attempt may take in all; below CLAIM_TIMEOUT_SECONDS.",
+    )
+    maxLatenessSeconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="No attempt starts later than the due time plus this; past it the "
+        "message is dead-lettered with lastError 'expired: ...'.",
+    )
+    labels: Annotated[dict[str, str], AfterValidator(check_labels)] | None = Field(
+        default=None,
+        description="Up to 16 labels for finding and cancelling messages. Keys: 1 to 63 "
+        "of A-Z a-z 0-9 _ . -; values: 1 to 256 characters.",
+    )
+    callbackUrl: WebhookUrl | None = Field(
+        default=None, description="After a 2xx, the service POSTs the result here."
+    )
+    failureCallbackUrl: WebhookUrl | None = Field(
+        default=None,
+        description="After the message is dead-lettered, the service POSTs the result here.",
     )
 
 
-class DeadLetter(BaseModel):
-    messageId: str
-    deadAt: str = Field(description="When the message was dead-lettered, ISO-8601 UTC.")
-    webhookUrl: str
-    attempts: int
-    lastError: str | None
+class ScheduleRequest(MessageOptions):
+    """A webhook to send at `scheduleTo` (or after `delay`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [EXAMPLE_MESSAGE, EXAMPLE_WITH_OPTIONS]}
+    )
+
+    id: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
+            AfterValidator(check_id),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Your unique id for the message: 1 to 256 characters, no slash, "
+        "white space, control or invisible format characters. Omit it and the service "
+        "makes one (time-ordered) and answers it as messageId.",
+        examples=["unique-message-id"],
+    )
+    scheduleTo: datetime | None = Field(
+        default=None,
+        description="When to deliver, ISO-8601; without an offset the time is UTC. A time "
+        "in the past is delivered at once. Give this or `delay`, not both.",
+        examples=["2030-12-25T10:30:00Z"],
+    )
+    delay: Delay | None = Field(
+        default=None,
+        description="Deliver this long after the service accepts the message: seconds "
+        "(90, 0.5) or an ISO-8601 duration (PT90S, PT1H30M, P3D). Give this or "
+        "`scheduleTo`, not both.",
+        examples=["PT30M"],
+    )
+    payload: JsonBody | None = Field(
+        default=None,
+        description="Any JSON value, sent as the webhook's JSON body. Required unless "
+        "`method` is GET or DELETE.",
+        examples=[{"data": "your webhook payload"}],
+    )
+    webhookUrl: WebhookUrl = Field(
+        description="http:// or https:// URL that receives the request; redirects are not "
+        "followed. user:password@ in it is sent as Basic auth and never shown.",
+        examples=["https://your-webhook-endpoint.com"],
+    )
+
+    @field_validator("scheduleTo")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @model_validator(mode="after")
+    def _when_and_what(self) -> Self:
+        # "field: message" lets the error handler name the field (errors.py).
+        if (self.scheduleTo is None) == (self.delay is None):
+            raise ValueError("scheduleTo: give exactly one of scheduleTo and delay")
+        given = "payload" in self.model_fields_set
+        if self.method in ("GET", "DELETE"):
+            if self.payload is not None:
+                raise ValueError(f"payload: a {self.method} request sends no body: omit payload")
+        elif not given:
+            raise ValueError("payload: Field required")
+        return self
+
+    @property
+    def payload_bytes(self) -> bytes:
+        """The body to send: the encoded payload, `null` for a JSON null, b'' for none."""
+        if "payload" not in self.model_fields_set:
+            return b""
+        return b"null" if self.payload is None else bytes(self.payload)
+
+    @property
+    def payload_depth(self) -> int:
+        return 0 if self.payload is None else self.payload.depth
+
+    def due_ms(self, now_ms: int | None = None) -> int:
+        """The due time: scheduleTo, or now plus delay (the service's clock)."""
+        if self.scheduleTo is not None:
+            return int(self.scheduleTo.timestamp() * 1000)
+        assert self.delay is not None
+        start = int(time.time() * 1000) if now_ms is None else now_ms
+        return start + int(self.delay.total_seconds() * 1000)
 
 
-class DeadLetterList(BaseModel):
-    deadLetters: list[DeadLetter]
-    count: int = Field(description="Total dead letters (all pages).")
-    nextCursor: str | None
+class BatchRequest(BaseModel):
+    """Up to 1,000 messages, each checked and scheduled on its own."""
 
-
-class MessageDetail(BaseModel):
-    messageId: str
-    state: Literal["pending", "in_flight", "dead"]
-    scheduleTo: str = Field(description="The requested delivery time, ISO-8601 UTC.")
-    nextRun: str | None = Field(description="When the next attempt is due; null unless pending.")
-    payload: JsonValue
-    webhookUrl: str
-    attempts: int
-    lastError: str | None
-    createdAt: str
-    deadAt: str | None
-
-
-class Health(BaseModel):
-    status: Literal["healthy", "unhealthy"]
-    redis: Literal[
-        "connected",
-        "disconnected",
-        "loading",
-        "out_of_memory",
-        "read_only",
-        "disk_error",
-        "busy",
-        "script_cache",
-        "cluster_down",
-        "master_down",
-        "no_replicas",
-    ] = Field(description="`connected` when Redis accepts writes, else why it does not.")
-    leader: bool = Field(description="This replica holds the housekeeping lease.")
-    draining: bool = Field(description="The replica is shutting down.")
-    version: str
-
-
-class ErrorDetail(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """The one error shape: `detail` says what is wrong and what to fix."""
-
-    detail: str
-    code: str
-    errors: list[ErrorDetail] | None = None
+    messages: list[Any] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Bodies as for POST /messages; one bad item does not stop the others.",
+    )

@@ -19,13 +19,17 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from .attempt import AttemptResult
+from .callbacks import result_callback
 from .cancellation import reraise_if_cancelling
 from .config import Settings
+from .history import AttemptEntry
 from .metrics import Metrics
 from .pause import Pause
 from .policy import Backoff, Outcome, Verdict
-from .records import Claim
-from .store import Store
+from .records import Claim, NewMessage
+from .store import Finish, Store
+from .webhook import WebhookResponse
 
 log = logging.getLogger("service.delivery")
 T = TypeVar("T")
@@ -60,49 +64,78 @@ class Settler:
         )
         self.acks = AckBatcher(store)
 
-    async def settle(self, claim: Claim, outcome: Outcome) -> Settlement:
-        """Ack, reschedule or dead-letter `claim` as `outcome` says; counts it in metrics.
+    async def settle(self, claim: Claim, result: AttemptResult) -> Settlement:
+        """Ack, reschedule or dead-letter `claim` as the attempt's outcome says.
 
         Raises SettleGaveUp when Redis stayed away too long: the claim then expires.
         """
+        outcome = result.outcome
         settlement = self.decide(claim, outcome)
         self.metrics.outcomes[settlement].inc()
+        entry = log_entry(claim, result)
         if settlement is Settlement.DELIVERED:
-            self.acks.add(claim)
+            callback = result_callback(claim, result.answer, delivered=True, error=None)
+            self.acks.add(Finish(claim, entry, callback))
+            self._count_callback(callback)
         elif settlement is Settlement.RETRIED:
-            await self._retry(claim, outcome)
+            await self._retry(Finish(claim, entry), outcome)
         else:
-            await self._dead_letter(claim, outcome)
+            await self._dead_letter(claim, result, entry)
         return settlement
 
     def decide(self, claim: Claim, outcome: Outcome) -> Settlement:
         if outcome.verdict is Verdict.DELIVERED:
             return Settlement.DELIVERED
-        if outcome.verdict is Verdict.RETRY and claim.attempt < self.max_attempts:
+        limit = claim.meta.opts.max_attempts or self.max_attempts
+        if outcome.verdict is Verdict.RETRY and claim.attempt < limit:
             return Settlement.RETRIED
         return Settlement.DEAD_LETTERED
 
-    async def _retry(self, claim: Claim, outcome: Outcome) -> None:
+    async def _retry(self, finish: Finish, outcome: Outcome) -> None:
+        claim = finish.claim
         delay = self.backoff.delay(claim.attempt, retry_after=outcome.retry_after)
-        step = partial(self.store.retry, claim, delay_ms=int(delay * 1000), error=outcome.error)
+        step = partial(self.store.retry, finish, delay_ms=int(delay * 1000), error=outcome.error)
         due = await settle_safely(step, claim.id)
         if due is None:
             _stale(claim, "retry")
         else:
             self.notify(due)
 
-    async def _dead_letter(self, claim: Claim, outcome: Outcome) -> None:
+    async def _dead_letter(self, claim: Claim, result: AttemptResult, entry: str) -> None:
+        outcome = result.outcome
         error = outcome.error
         if outcome.verdict is Verdict.RETRY:
             error = f"gave up after {claim.attempt} attempts; last: {error}"
-        if not await settle_safely(partial(self.store.dead_letter, claim, error=error), claim.id):
+        callback = result_callback(claim, result.answer, delivered=False, error=error)
+        step = partial(self.store.dead_letter, Finish(claim, entry, callback), error=error)
+        if await settle_safely(step, claim.id):
+            self._count_callback(callback)
+        else:
             _stale(claim, "dead letter")
+
+    def _count_callback(self, callback: NewMessage | None) -> None:
+        if callback is not None:
+            self.metrics.callbacks.inc()
+            self.notify(callback.due_ms)
 
     async def hand_back(self, claim: Claim) -> None:
         """Return an unfinished claim to the schedule, due now (shutdown ran out of grace)."""
-        step = partial(self.store.retry, claim, delay_ms=0, error="interrupted by shutdown")
+        finish = Finish(claim, "")
+        step = partial(self.store.retry, finish, delay_ms=0, error="interrupted by shutdown")
         if await settle_safely(step, claim.id) is None:
             _stale(claim, "hand-back")
+
+
+def log_entry(claim: Claim, result: AttemptResult) -> str:
+    """The attempts-log line for this attempt."""
+    answer = result.answer
+    return AttemptEntry(
+        attempt=claim.attempt,
+        started_ms=int(result.started * 1000),
+        duration_ms=int(result.duration * 1000),
+        status=answer.status if isinstance(answer, WebhookResponse) else None,
+        error=result.outcome.error or None,
+    ).encode()
 
 
 def _stale(claim: Claim, step: str) -> None:
@@ -122,7 +155,7 @@ class AckBatcher:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._pending: list[Claim] = []
+        self._pending: list[Finish] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -132,8 +165,8 @@ class AckBatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="acks")
 
-    def add(self, claim: Claim) -> None:
-        self._pending.append(claim)
+    def add(self, finish: Finish) -> None:
+        self._pending.append(finish)
         self._idle.clear()
         self._ready.set()
 

@@ -1,26 +1,23 @@
-"""The store: the one way the service reaches Redis, through named Lua scripts.
+"""The store: the one way the service reaches Redis, through named Lua scripts (lua.py).
 
-Every script gets its partition's keys in the one order `keys.SCRIPT_KEYS` sets, and a
-prelude that names them (MSGS, DUE, ...) and the record's field positions (F_DUE,
-...), generated here from the Python definitions. Special answers of a script become
-named results or named exceptions here, never bare numbers for the caller to guess.
+Special answers of a script become named results or named exceptions here, never bare
+numbers for the caller to guess.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
-from .keys import SCRIPT_KEYS, Keys, Layout, LegacyKeys
+from .history import HistoryRecord, decode_log
+from .keys import Keys, Layout, LegacyKeys
+from .lua import Scripts
 from .records import (
     INLINE_BODY_BYTES,
-    META_FIELDS,
     Claim,
     ClaimBatch,
     MessageRecord,
@@ -32,24 +29,13 @@ from .records import (
     split_body,
 )
 
-SCRIPT_NAMES = (
-    "schedule",
-    "claim",
-    "ack",
-    "retry",
-    "dead_letter",
-    "cancel",
-    "redrive",
-    "page",
-    "recover",
-    "purge_dead",
-    "lease_acquire",
-    "lease_release",
-    "stats",
-    "migrate",
-)
 _CLAIM_FIELDS = 4
 _PAGE_FIELDS = 3
+# A bulk cancel examines this many entries per script call: each call is atomic and
+# short (milliseconds), so the API keeps answering while millions are cancelled.
+CANCEL_BATCH = 500
+# A filtered page examines at most this many index entries per call.
+PAGE_EXAMINE = 5000
 
 
 class Stored(IntEnum):
@@ -61,26 +47,40 @@ class Stored(IntEnum):
     OVER_BYTE_QUOTA = -2
 
 
+class Patched(IntEnum):
+    """What patch.lua answers."""
+
+    PATCHED = 1
+    NOT_FOUND = 0
+    IN_FLIGHT = -1
+    DEAD = -2
+    CHANGED = -3
+
+
 class LeaseLost(Exception):
     """A fenced script refused to run: the caller no longer holds the housekeeping lease."""
+
+
+@dataclass(slots=True)
+class Finish:
+    """How one attempt is settled: its log entry, and a callback to store with it."""
+
+    claim: Claim
+    entry: str
+    callback: NewMessage | None = None
 
 
 class Store:
     """Typed operations on the schedule; each multi-key step is one atomic script."""
 
-    def __init__(self, redis: Redis, layout: Layout) -> None:
+    def __init__(self, redis: Redis, layout: Layout, *, history: bool = True) -> None:
         self.redis = redis
         self.layout = layout
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
-        }
-
-    async def _run(self, name: str, keys: Keys, *args: Any, extra: Sequence[str] = ()) -> Any:
-        script = self._scripts[name]
-        return await script(keys=[*keys.script_keys(), *extra], args=list(args))
+        self.scripts = Scripts(redis)
+        self._history = "1" if history else "0"
 
     async def _fenced(self, name: str, keys: Keys, lease_value: str, *args: Any) -> int:
-        result = int(await self._run(name, keys, lease_value, *args))
+        result = int(await self.scripts.run(name, keys, lease_value, *args))
         if result < 0:
             raise LeaseLost(name)
         return result
@@ -98,84 +98,124 @@ class Store:
 
     async def schedule(self, message: NewMessage, *, max_messages: int, max_bytes: int) -> Stored:
         args = _new(message, max_messages, max_bytes)
-        return Stored(int(await self._run("schedule", self.layout.for_id(message.id), *args)))
+        keys = self.layout.for_id(message.id)
+        return Stored(int(await self.scripts.run("schedule", keys, *args)))
 
-    async def schedule_many(self, messages: Iterable[NewMessage]) -> list[Stored]:
-        """Store many messages in one pipeline, without quotas (bulk loads and benchmarks)."""
-        script = self._scripts["schedule"]
+    async def schedule_many(
+        self, messages: Iterable[NewMessage], *, max_messages: int = 0, max_bytes: int = 0
+    ) -> list[Stored]:
+        """Store many messages in one pipeline: one answer each, in order."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for message in messages:
-                keys = self.layout.for_id(message.id).script_keys()
-                await script(keys=keys, args=_new(message, 0, 0), client=pipe)
+                keys = self.layout.for_id(message.id)
+                args = _new(message, max_messages, max_bytes)
+                await self.scripts.run("schedule", keys, *args, client=pipe)
             return [Stored(int(result)) for result in await pipe.execute()]
 
-    async def get(self, message_id: str) -> MessageRecord | None:
+    async def get(self, message_id: str) -> MessageRecord | HistoryRecord | None:
+        """A live message with its attempts log, else its history, else None."""
         keys = self.layout.for_id(message_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(keys.msgs, message_id)
             pipe.hget(keys.bodies, message_id)
             pipe.zscore(keys.due, message_id)
-            raw, body, next_run = await pipe.execute()
+            pipe.hget(keys.log, message_id)
+            pipe.hget(keys.hist, message_id)
+            raw, body, next_run, log, history = await pipe.execute()
         if raw is None:
-            return None
+            return None if history is None else HistoryRecord.decode(history)
         meta = Meta.decode(raw)
-        _, payload = split_body(meta.body or body or b"\n")
+        headers, payload = split_body(meta.body or body or b"\n")
         next_run_ms = None if next_run is None else int(next_run)
-        return MessageRecord(message_id, meta, next_run_ms, payload)
+        return MessageRecord(message_id, meta, next_run_ms, payload, headers, decode_log(log), raw)
 
-    async def page(self, *, dead: bool, limit: int, after: tuple[int, str] | None) -> Page:
-        """One page of pending (or dead) messages in time order, after the cursor entry."""
+    async def page(
+        self,
+        *,
+        index: str,
+        limit: int,
+        after: tuple[int, str] | None,
+        state: str = "",
+        labels: Sequence[str] = (),
+    ) -> Page:
+        """One page of an index (due, retrying, inflight, dead, lbl, dlbl) in time order,
+        filtered by state code and `name=value` labels, after the cursor entry."""
         score, cursor_id = after if after else ("", "")
-        index = "dead" if dead else "due"
-        reply = await self._run("page", self.layout.home, index, limit, score, cursor_id)
+        args = (index, limit, score, cursor_id, state, PAGE_EXAMINE, *labels)
+        reply = await self.scripts.run("page", self.layout.home, *args)
         rows = [
             Summary(_text(reply[i]), int(float(reply[i + 1])), Meta.decode(reply[i + 2]))
-            for i in range(1, len(reply), _PAGE_FIELDS)
+            for i in range(3, len(reply), _PAGE_FIELDS)
         ]
-        return Page(rows=rows, total=int(reply[0]))
+        last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
+        return Page(rows=rows, total=int(reply[0]), last_examined=last)
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
-        return bool(await self._run("cancel", keys, message_id, "1" if dead_only else "0"))
+        flag = "1" if dead_only else "0"
+        return bool(await self.scripts.run("cancel", keys, message_id, flag, self._history))
+
+    async def cancel_labelled(self, labels: Sequence[str]) -> int:
+        """Cancel every live message carrying all `labels`, in bounded atomic batches."""
+        cancelled = 0
+        for keys in self.layout.partitions():
+            kept = 0
+            while True:
+                done, examined, skipped = await self.scripts.run(
+                    "cancel_labelled", keys, self._history, CANCEL_BATCH, kept, *labels
+                )
+                cancelled, kept = cancelled + int(done), kept + int(skipped)
+                if int(examined) == 0:
+                    break
+        return cancelled
+
+    async def patch(self, message_id: str, *, read: bytes, message: NewMessage) -> Patched:
+        """Replace a pending message's definition if its record is still `read`."""
+        meta, body, size = message.record(attempts=Meta.decode(read).attempts, state="p")
+        keys = self.layout.for_id(message_id)
+        args = (message_id, read, meta, body, size, message.due_ms)
+        return Patched(int(await self.scripts.run("patch", keys, *args)))
 
     async def redrive(self, message_id: str) -> int | None:
         """Make a dead letter due now; its due time in ms, or None if it is not dead."""
-        due = int(await self._run("redrive", self.layout.for_id(message_id), message_id))
+        keys = self.layout.for_id(message_id)
+        due = int(await self.scripts.run("redrive", keys, message_id))
         return due or None
 
     # -- delivery -------------------------------------------------------------------
 
     async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch:
-        reply = await self._run("claim", keys, limit, claim_timeout_ms)
+        reply = await self.scripts.run("claim", keys, limit, claim_timeout_ms)
         claims = [_claim(reply[i : i + _CLAIM_FIELDS]) for i in range(2, len(reply), _CLAIM_FIELDS)]
         next_due = int(reply[1])
         next_due_ms = None if next_due < 0 else next_due
         return ClaimBatch(claims, now_ms=int(reply[0]), next_due_ms=next_due_ms)
 
-    async def ack(self, claims: Sequence[Claim]) -> int:
+    async def ack(self, finished: Sequence[Finish]) -> int:
         """Remove delivered messages (one script call per partition); returns how many."""
         removed = 0
-        for keys, group in self._by_partition(claims).items():
-            args = [value for claim in group for value in (claim.id, claim.token)]
-            removed += int(await self._run("ack", keys, *args))
+        groups: dict[Keys, list[Finish]] = {}
+        for item in finished:
+            groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
+        for keys, group in groups.items():
+            args = [value for item in group for value in _ack_args(item)]
+            removed += int(await self.scripts.run("ack", keys, self._history, *args))
         return removed
 
-    async def retry(self, claim: Claim, *, delay_ms: int, error: str) -> int | None:
+    async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
         """Back into the due index after `delay_ms`; the new due ms, None if the claim is stale."""
+        claim = finish.claim
         keys = self.layout.for_id(claim.id)
-        due = int(await self._run("retry", keys, claim.id, claim.token, delay_ms, error))
+        args = (claim.id, claim.token, delay_ms, error, finish.entry)
+        due = int(await self.scripts.run("retry", keys, *args))
         return due or None
 
-    async def dead_letter(self, claim: Claim, *, error: str) -> bool:
-        """Park the message as a dead letter; False if the claim is stale."""
+    async def dead_letter(self, finish: Finish, *, error: str) -> bool:
+        """Park the message as a dead letter (with its callback); False if the claim is stale."""
+        claim = finish.claim
         keys = self.layout.for_id(claim.id)
-        return bool(await self._run("dead_letter", keys, claim.id, claim.token, error))
-
-    def _by_partition(self, claims: Sequence[Claim]) -> dict[Keys, list[Claim]]:
-        groups: dict[Keys, list[Claim]] = {}
-        for claim in claims:
-            groups.setdefault(self.layout.for_id(claim.id), []).append(claim)
-        return groups
+        args = (claim.id, claim.token, error, finish.entry, *_callback_args(finish.callback))
+        return bool(await self.scripts.run("dead_letter", keys, *args))
 
     # -- housekeeping (fenced by the lease value) -------------------------------------
 
@@ -186,12 +226,18 @@ class Store:
     async def purge_dead(
         self, keys: Keys, *, lease_value: str, retention_ms: int, limit: int
     ) -> int:
-        return await self._fenced("purge_dead", keys, lease_value, retention_ms, limit)
+        args = (retention_ms, limit, self._history)
+        return await self._fenced("purge_dead", keys, lease_value, *args)
+
+    async def purge_history(
+        self, keys: Keys, *, lease_value: str, retention_ms: int, keep: int, limit: int
+    ) -> int:
+        return await self._fenced("purge_history", keys, lease_value, retention_ms, keep, limit)
 
     async def stats(self) -> Stats:
-        totals = [0, 0, 0, 0, 0]
+        totals = [0] * 7
         for keys in self.layout.partitions():
-            for i, value in enumerate(await self._run("stats", keys)):
+            for i, value in enumerate(await self.scripts.run("stats", keys)):
                 totals[i] += int(value)
         return Stats(*totals)
 
@@ -203,7 +249,7 @@ class Store:
     async def migrate_legacy(self, *, limit: int = 500) -> tuple[int, int]:
         """Move up to `limit` messages of the first layout; (moved, left)."""
         legacy = LegacyKeys(self.layout.prefix).script_keys()
-        moved, left = await self._run(
+        moved, left = await self.scripts.run(
             "migrate", self.layout.home, limit, "L0", INLINE_BODY_BYTES, extra=legacy
         )
         return int(moved), int(left)
@@ -212,45 +258,26 @@ class Store:
 
     async def lease_acquire(self, *, owner: str, ttl_ms: int) -> int:
         """Take or renew the lease; returns the fencing token, 0 when someone else holds it."""
-        return int(await self._run("lease_acquire", self.layout.home, owner, ttl_ms))
+        return int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
 
     async def lease_release(self, *, lease_value: str) -> bool:
-        return bool(await self._run("lease_release", self.layout.home, lease_value))
-
-
-@cache
-def script_source(name: str) -> str:
-    """A script's source: its flags line, the generated prelude, the library, the script.
-
-    Flags (Redis 7 shebang) let the scripts that free or barely grow memory (claim,
-    settle, cancel, housekeeping) run when Redis is at maxmemory, so a full store can
-    still deliver and drain; only scheduling new messages is refused. Listing scripts
-    are `no-writes`, so they answer too.
-    """
-    folder = resources.files(__package__).joinpath("scripts")
-    library = folder.joinpath("_lib.lua").read_text()
-    body = folder.joinpath(f"{name}.lua").read_text()
-    flags = ""
-    if body.startswith("#!lua"):
-        flags, _, body = body.partition("\n")
-    return "\n".join(part for part in (flags, _prelude(), library, body) if part)
-
-
-def _prelude() -> str:
-    keys = ", ".join(name.upper() for name in SCRIPT_KEYS)
-    slots = ", ".join(f"KEYS[{i}]" for i in range(1, len(SCRIPT_KEYS) + 1))
-    fields = ", ".join(f"F_{name.upper()}" for name in META_FIELDS)
-    positions = ", ".join(str(i) for i in range(1, len(META_FIELDS) + 1))
-    return (
-        f"local {keys} = {slots}\n"
-        f"local {fields} = {positions}\n"
-        f"local META_FIELDS = {len(META_FIELDS)}\n"
-    )
+        return bool(await self.scripts.run("lease_release", self.layout.home, lease_value))
 
 
 def _new(message: NewMessage, max_messages: int, max_bytes: int) -> list[Any]:
     meta, body, size = message.stored()
     return [message.id, meta, body, size, message.due_ms, max_messages, max_bytes]
+
+
+def _callback_args(callback: NewMessage | None) -> tuple[Any, ...]:
+    if callback is None:
+        return ("", "", "", 0)
+    meta, body, size = callback.stored()
+    return (callback.id, meta, body, size)
+
+
+def _ack_args(item: Finish) -> tuple[Any, ...]:
+    return (item.claim.id, item.claim.token, item.entry, *_callback_args(item.callback))
 
 
 def _text(value: bytes | str) -> str:

@@ -37,7 +37,7 @@ def run(bench: Bench) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rows_per_page": scale.pagecost_count,
         "repeats": scale.pagecost_repeats,
-        "how": "CONFIG RESETSTAT; Store.page(dead=False, limit=N, after=None); "
+        "how": "CONFIG RESETSTAT; Store.page(index='due', limit=N, after=None); "
         "INFO commandstats: usec of the script call(s)",
     }
     for label, size in (("small", PAYLOAD_BYTES), ("big", scale.pagecost_big_bytes)):
@@ -99,7 +99,7 @@ async def _timed_page(store: Store, limit: int) -> tuple[int, int, float]:
     """(rows, Redis usec, client seconds) of one first page of the due index."""
     await store.redis.config_resetstat()
     start = time.perf_counter()
-    page = await store.page(dead=False, limit=limit, after=None)
+    page = await store.page(index="due", limit=limit, after=None)
     seconds = time.perf_counter() - start
     stats = await store.redis.info("commandstats")
     calls = [stats.get(f"cmdstat_{name}", {}) for name in SCRIPT_COMMANDS]

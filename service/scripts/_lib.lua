@@ -1,6 +1,6 @@
 --[[ Shared by every script; the store puts it after the generated prelude that names
-the keys (MSGS, BODIES, DUE, INFLIGHT, DEAD, LEASE, FENCE, SEQ, BYTES) and the
-metadata field positions (F_DUE, F_CREATED, ... F_OPTS; see service/records.py). ]]
+the keys (MSGS, BODIES, DUE, ...; see service/keys.py SCRIPT_KEYS) and the metadata
+field positions (F_DUE, F_CREATED, ... F_BODY; see service/records.py META_FIELDS). ]]
 
 local function meta_read(raw)
   local f, pos = {}, 1
@@ -37,8 +37,66 @@ local function b36(n)
   return neg and ('-' .. out) or out
 end
 
--- Delete a message's record and body (inline in `f`, or in BODIES), and take the body
--- off the byte count.
+local function holds_lease(value)
+  return redis.call('GET', LEASE) == value
+end
+
+-- Options are compact JSON (records.py); only labels matter to Redis.
+local function labels_of(f)
+  if f[F_OPTS] == '' then return nil end
+  local opts = cjson.decode(f[F_OPTS])
+  return opts.L
+end
+
+-- Label indexes share the partition's hash tag: `<tag>:lbl:<key>=<value>` holds live
+-- messages (pending or in flight) by next due time, `<tag>:dlbl:...` dead letters by
+-- the time they died. Keys are built here from MSGS, which ends in ':msgs'.
+local TAG = string.sub(MSGS, 1, #MSGS - 4)
+local function label_key(kind, name, value)
+  return TAG .. kind .. ':' .. name .. '=' .. value
+end
+
+local function index_labels(f, id, kind, score)
+  local labels = labels_of(f)
+  if not labels then return end
+  for name, value in pairs(labels) do
+    if score then
+      redis.call('ZADD', label_key(kind, name, value), score, id)
+    else
+      redis.call('ZREM', label_key(kind, name, value), id)
+    end
+  end
+end
+
+-- The attempts log: JSON entries (made by the service) joined by newlines, last 20 kept.
+local MAX_LOGGED = 20
+local function log_attempt(id, entry)
+  if entry == '' then return end
+  local log = redis.call('HGET', LOG, id)
+  log = log and (log .. '\n' .. entry) or entry
+  local _, lines = string.gsub(log, '\n', '')
+  while lines >= MAX_LOGGED do
+    log = string.sub(log, string.find(log, '\n', 1, true) + 1)
+    lines = lines - 1
+  end
+  redis.call('HSET', LOG, id, log)
+end
+
+-- Keep what is left of a finished message, for GET /messages/{id}: no payload, no
+-- header values. The housekeeper trims it by age and count.
+local function remember(id, f, state, now, enabled)
+  if enabled ~= '1' then return end
+  local record = cjson.encode({
+    st = state, d = f[F_DUE], c = f[F_CREATED], f = b36(now), n = tonumber(f[F_ATTEMPTS]),
+    u = f[F_URL], e = f[F_ERROR], o = f[F_OPTS], i = f[F_INC],
+    a = redis.call('HGET', LOG, id) or '',
+  })
+  redis.call('HSET', HIST, id, record)
+  redis.call('ZADD', HISTIDX, now, id)
+end
+
+-- Delete a message's record, body (inline in `f`, or in BODIES) and attempts log, take
+-- its body off the byte count, and drop it from every label index.
 local function forget(id, f)
   local size = #f[F_BODY]
   if size == 0 then
@@ -46,7 +104,23 @@ local function forget(id, f)
     redis.call('HDEL', BODIES, id)
   end
   redis.call('HDEL', MSGS, id)
+  redis.call('HDEL', LOG, id)
   redis.call('DECRBY', BYTES, size)
+  index_labels(f, id, f[F_STATE] == 'd' and ':dlbl' or ':lbl', nil)
+end
+
+-- Store a new message (also callbacks, which the settle scripts create).
+local function insert(id, meta, body, size, due)
+  redis.call('HSET', MSGS, id, meta)
+  if body ~= '' then
+    redis.call('HSET', BODIES, id, body)
+  end
+  redis.call('INCRBY', BYTES, size)
+  redis.call('ZADD', DUE, due, id)
+  index_labels(meta_read(meta), id, ':lbl', due)
+  -- An id reborn after it finished is a new message: its history goes.
+  redis.call('HDEL', HIST, id)
+  redis.call('ZREM', HISTIDX, id)
 end
 
 -- The record of a message held under the claim `token`, or nil. Settling needs it:
@@ -57,8 +131,4 @@ local function claimed(id, token)
   local f = meta_read(raw)
   if f[F_STATE] ~= 'i' or f[F_CLAIM] ~= token then return nil end
   return f
-end
-
-local function holds_lease(value)
-  return redis.call('GET', LEASE) == value
 end

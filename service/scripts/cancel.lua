@@ -1,10 +1,10 @@
 #!lua flags=allow-oom
 --[[ cancel: delete a message in whatever state it is, or only when dead-lettered.
-ARGV[1] id   ARGV[2] '1' to cancel only a dead-lettered message
-Prevents: a message surviving in one index after its record is gone (all four are
+ARGV[1] id   ARGV[2] '1' to cancel only a dead-lettered message   ARGV[3] '1' to keep history
+Prevents: a message surviving in one index after its record is gone (every index is
 cleared in one step); a delivery in flight can then no longer settle it.
 Returns 1 when cancelled, 0 when there is no such message (in that state). ]]
-local id, dead_only = ARGV[1], ARGV[2] == '1'
+local id, dead_only, history = ARGV[1], ARGV[2] == '1', ARGV[3]
 local raw = redis.call('HGET', MSGS, id)
 if not raw then
   return 0
@@ -13,8 +13,10 @@ local f = meta_read(raw)
 if dead_only and f[F_STATE] ~= 'd' then
   return 0
 end
+remember(id, f, f[F_STATE] == 'd' and 'dead_lettered' or 'cancelled', now_ms(), history)
 forget(id, f)
 redis.call('ZREM', DUE, id)
+redis.call('ZREM', RETRYING, id)
 redis.call('ZREM', INFLIGHT, id)
 redis.call('ZREM', DEAD, id)
 return 1

@@ -3,7 +3,7 @@
 ARGV[1] max messages   ARGV[2] claim timeout ms
 Prevents: two replicas sending the same attempt (a message leaves the due index and
 gets a fresh claim token in one step). Time is the Redis server's, so every replica
-agrees on what is due.
+agrees on what is due. Label indexes keep the attempt's due time while it is in flight.
 Returns {now ms, next due ms or -1, then per message: id, due ms of this attempt,
 metadata record (state i, attempts + 1, claim token), body when it is not inline in
 the record (else '')}. An index entry without a record is dropped. ]]
@@ -17,6 +17,7 @@ if #due > 0 then
   for i = 1, #due, 2 do
     local id = due[i]
     redis.call('ZREM', DUE, id)
+    redis.call('ZREM', RETRYING, id)
     local raw = redis.call('HGET', MSGS, id)
     if raw then
       local f = meta_read(raw)

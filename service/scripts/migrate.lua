@@ -1,13 +1,15 @@
 --[[ migrate: move messages of the first storage layout (one `{prefix}` tag, the payload
 inside the record) into this partition's layout, a batch at a time.
-KEYS[10..13] the old messages hash, due index, in-flight set and dead-letter set.
+After the partition's keys: the old messages hash, due index, in-flight set and
+dead-letter set.
 ARGV[1] max messages   ARGV[2] incarnation prefix (unique per partition)
 ARGV[3] largest body kept inline in the record
 Prevents: a message existing in both layouts, or in neither (each one moves in one
 step). A message an old replica had in flight is made due now: if that replica still
 delivers it, the receiver sees it twice under one idempotency key (at least once).
 Returns {moved, messages left in the old layout}. ]]
-local OLD_MSGS, OLD_DUE, OLD_INFLIGHT, OLD_DEAD = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local n = SCRIPT_KEY_COUNT
+local OLD_MSGS, OLD_DUE, OLD_INFLIGHT, OLD_DEAD = KEYS[n + 1], KEYS[n + 2], KEYS[n + 3], KEYS[n + 4]
 local limit, inc_prefix, inline_limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 -- Earliest due first, so the messages that matter soonest move first.
 local ids = redis.call('ZRANGE', OLD_DUE, 0, limit - 1)

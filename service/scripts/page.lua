@@ -1,14 +1,43 @@
 #!lua flags=no-writes
---[[ page: one page of the due index or the dead letters in score order, with metadata.
-ARGV[1] 'due' or 'dead'   ARGV[2] page size   ARGV[3] cursor score ('' for the first
-page)   ARGV[4] cursor id
-Prevents: a page that skips entries when the cursor's entry has gone meanwhile (it
-then starts at the first entry with the cursor's score: an entry may show twice,
-none is skipped). Bodies stored apart (all but the small ones) are never read, so a
-page costs the same whatever the payload sizes.
-Returns {total, then per entry: id, score, metadata record}. ]]
-local index = ARGV[1] == 'dead' and DEAD or DUE
-local limit, cursor_score, cursor_id = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+--[[ page: one page of an index in score order, with each row's metadata, filtered.
+ARGV[1] index: due, retrying, inflight, dead, lbl (live messages with a label) or dlbl
+(dead letters with a label)   ARGV[2] page size   ARGV[3] cursor score ('' for the
+first page)   ARGV[4] cursor id   ARGV[5] state the rows must be in: '' (any), p
+(pending), s (scheduled: pending, never attempted), r (retrying), i (in flight), d
+(dead)   ARGV[6] most entries to examine   ARGV[7...] labels `name=value` every row
+must carry; with index lbl or dlbl the first of them names the index
+Prevents: a page that skips entries when the cursor's entry has gone meanwhile (it then
+starts at the first entry with the cursor's score: an entry may show twice, none is
+skipped), and a filtered listing that reads the whole store (it walks one index, at
+most ARGV[6] entries per call). Bodies stored apart are never read.
+Returns {index size, score and id of the last entry examined ('' when the index ended),
+then per row: id, score, metadata record}. ]]
+local kind, limit, cursor_score, cursor_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local state, budget = ARGV[5], tonumber(ARGV[6])
+local wanted = {}
+for i = 7, #ARGV do
+  local name, value = string.match(ARGV[i], '^([^=]+)=(.*)$')
+  wanted[#wanted + 1] = {name, value}
+end
+local indexes = {due = DUE, retrying = RETRYING, inflight = INFLIGHT, dead = DEAD}
+local index = indexes[kind]
+if not index then
+  index = label_key(':' .. kind, wanted[1][1], wanted[1][2])
+end
+
+local function matches(f)
+  local s = f[F_STATE]
+  if state == 's' and (s ~= 'p' or f[F_ATTEMPTS] ~= '0') then return false end
+  if state == 'r' and (s ~= 'p' or f[F_ATTEMPTS] == '0') then return false end
+  if (state == 'p' or state == 'i' or state == 'd') and s ~= state then return false end
+  if #wanted == 0 then return true end
+  local labels = labels_of(f) or {}
+  for _, pair in ipairs(wanted) do
+    if labels[pair[1]] ~= pair[2] then return false end
+  end
+  return true
+end
+
 local start = 0
 if cursor_score ~= '' then
   local score = redis.call('ZSCORE', index, cursor_id)
@@ -18,15 +47,27 @@ if cursor_score ~= '' then
     start = redis.call('ZCOUNT', index, '-inf', '(' .. cursor_score)
   end
 end
-local out = {redis.call('ZCARD', index)}
-local rows = redis.call('ZRANGE', index, start, start + limit - 1, 'WITHSCORES')
-for i = 1, #rows, 2 do
-  local raw = redis.call('HGET', MSGS, rows[i])
-  if raw then
-    local n = #out
-    out[n + 1] = rows[i]
-    out[n + 2] = rows[i + 1]
-    out[n + 3] = raw
+local out = {redis.call('ZCARD', index), '', ''}
+local found, examined = 0, 0
+while found < limit and examined < budget do
+  local batch = math.min(budget - examined, math.max(limit - found, 100))
+  local entries = redis.call('ZRANGE', index, start, start + batch - 1, 'WITHSCORES')
+  if #entries == 0 then
+    out[2], out[3] = '', ''
+    return out
   end
+  for i = 1, #entries, 2 do
+    examined = examined + 1
+    out[2], out[3] = entries[i + 1], entries[i]
+    local raw = redis.call('HGET', MSGS, entries[i])
+    if raw and matches(meta_read(raw)) then
+      out[#out + 1] = entries[i]
+      out[#out + 1] = entries[i + 1]
+      out[#out + 1] = raw
+      found = found + 1
+      if found == limit then return out end
+    end
+  end
+  start = start + #entries / 2
 end
 return out

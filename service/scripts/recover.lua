@@ -21,6 +21,8 @@ for _, id in ipairs(ids) do
     f[F_ERROR] = 'claim expired: the delivering replica stopped before settling'
     redis.call('HSET', MSGS, id, meta_write(f))
     redis.call('ZADD', DUE, now, id)
+    redis.call('ZADD', RETRYING, now, id)
+    index_labels(f, id, ':lbl', now)
   end
 end
 return #ids

@@ -10,10 +10,12 @@ if not raw or redis.call('ZREM', DEAD, id) == 0 then
 end
 local now = now_ms()
 local f = meta_read(raw)
+index_labels(f, id, ':dlbl', nil)
 f[F_STATE] = 'p'
 f[F_ATTEMPTS] = '0'
 f[F_DEAD_AT] = ''
 f[F_CLAIM] = ''
 redis.call('HSET', MSGS, id, meta_write(f))
 redis.call('ZADD', DUE, now, id)
+index_labels(f, id, ':lbl', now)
 return now

@@ -29,8 +29,15 @@ def post(api: TestClient, body: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
+def state(api: TestClient, message_id: str) -> str | None:
+    """The message's state: pending ... or, once it ended, delivered, cancelled, ..."""
+    response = api.get(f"/messages/{message_id}", headers=AUTH)
+    return None if response.status_code == 404 else str(response.json()["state"])
+
+
 def gone(api: TestClient, message_id: str) -> bool:
-    return api.get(f"/messages/{message_id}", headers=AUTH).status_code == 404
+    """It ended: delivered, dead-lettered or cancelled (only its history is left)."""
+    return state(api, message_id) in ("delivered", "dead_lettered", "cancelled")
 
 
 class TestOnTimeAndOnce:
@@ -40,7 +47,7 @@ class TestOnTimeAndOnce:
         post(api, message("once", sink.url(), at=at(0.3)))
         [received] = sink.wait_for(1)
         assert json.loads(received.body) == {"n": "once"}
-        assert wait_until(lambda: gone(api, "once"))
+        assert wait_until(lambda: state(api, "once") == "delivered")
         time.sleep(1.2)  # longer than the loop's idle look: nothing more arrives
         assert len(sink.received) == 1
 
@@ -60,8 +67,9 @@ class TestOnTimeAndOnce:
         headers = received.headers
         assert headers["content-type"] == "application/json"
         assert headers["user-agent"].startswith("scheduler-api/")
-        assert headers["idempotency-key"] == "hdr"
-        assert headers["webhook-id"] == "hdr"
+        assert headers["x-message-id"] == "hdr"
+        assert headers["webhook-id"].startswith("msg_")
+        assert headers["idempotency-key"] == headers["webhook-id"]
         assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
         version, trace_id, span_id, flags = headers["traceparent"].split("-")
         assert (version, len(trace_id), len(span_id), len(flags)) == ("00", 32, 16, 2)
@@ -101,9 +109,10 @@ class TestRetries:
     ) -> None:
         post(api, message("flaky", sink.url("/flaky/2")))
         attempts = sink.wait_for(3)
-        assert [r.headers["idempotency-key"] for r in attempts] == ["flaky"] * 3
+        keys = {r.headers["idempotency-key"] for r in attempts}
+        assert len(keys) == 1 and keys == {r.headers["webhook-id"] for r in attempts}
         assert [r.headers["webhook-attempt"] for r in attempts] == ["1", "2", "3"]
-        assert wait_until(lambda: gone(api, "flaky"))
+        assert wait_until(lambda: state(api, "flaky") == "delivered")
 
     def test_last_error_is_kept_between_attempts(self, start_app: Any, sink: Sink) -> None:
         api = start_app(delivery_backoff_base_seconds=5, delivery_backoff_max_seconds=5)
@@ -112,8 +121,11 @@ class TestRetries:
         assert wait_until(lambda: api.get("/messages/err", headers=AUTH).json()["lastError"])
         detail = api.get("/messages/err", headers=AUTH).json()
         assert detail["state"] == "pending"
-        assert detail["attempts"] == 1
+        assert detail["attemptCount"] == 1
         assert "HTTP 503" in detail["lastError"]
+        [attempt] = detail["attempts"]
+        assert (attempt["attempt"], attempt["responseStatus"]) == (1, 503)
+        assert attempt["error"].startswith("HTTP 503") and attempt["durationMs"] >= 0
 
     def test_retry_after_is_honoured(self, api: TestClient, sink: Sink) -> None:
         post(api, message("slowdown", sink.url("/retry-after/1/1")))
@@ -175,14 +187,14 @@ class TestDeadLetters:
         assert response.json()["status"] == "scheduled"
         fourth = sink.wait_for(4)[-1]
         assert fourth.headers["webhook-attempt"] == "1"
-        assert wait_until(lambda: gone(api, "phoenix"))
+        assert wait_until(lambda: state(api, "phoenix") == "delivered")
         assert api.get("/dead-letters", headers=AUTH).json()["count"] == 0
 
     def test_dead_letter_can_be_deleted(self, api: TestClient, sink: Sink) -> None:
         post(api, message("drop", sink.url("/status/404")))
         assert wait_until(lambda: api.get("/dead-letters", headers=AUTH).json()["count"] == 1)
         assert api.delete("/dead-letters/drop", headers=AUTH).status_code == 200
-        assert gone(api, "drop")
+        assert state(api, "drop") == "dead_lettered"
 
     def test_unknown_dead_letter_is_404(self, api: TestClient) -> None:
         post(api, message("alive", "http://127.0.0.1:9/", at="2999-01-01T00:00:00Z"))
@@ -198,7 +210,7 @@ def test_delete_racing_a_delivery_never_brings_the_message_back(
     assert sink.wait_for(1)
     assert api.delete("/messages/race", headers=AUTH).status_code == 200
     time.sleep(1.5)  # the failed attempt settles while the message is deleted
-    assert gone(api, "race")
+    assert state(api, "race") == "cancelled"
     assert raw_redis.zcard("{scheduler:0}:due") == 0
     assert raw_redis.zcard("{scheduler:0}:inflight") == 0
     assert len(sink.received) == 1

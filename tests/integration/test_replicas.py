@@ -336,7 +336,7 @@ def test_sigkill_of_the_lease_holder_mid_burst_loses_nothing_and_the_lease_moves
         assert first_sent_by_victim, f"{message_id}: {sent}"
         assert by_survivors.get(message_id, [0])[0] >= 2, f"{message_id}: {by_survivors}"
         assert len(by_survivors[message_id]) == 1, f"{message_id} redelivered twice"
-        assert {a.idempotency_key for a in sent} == {message_id}
+        assert len({a.idempotency_key for a in sent}) == 1  # one key across its attempts
         assert sorted(a.attempt for a in sent) == list(range(1, times + 1))
     retried = [a for a in arrivals if a.attempt > 1]
     recovered_after = max((a.at - killed_wall for a in retried), default=0.0)
@@ -488,13 +488,13 @@ def test_a_paused_lease_holder_is_fenced_out_when_it_resumes(
         time.sleep(0.1)
     assert new_holder.is_leader() is True
 
-    assert wait_until(lambda: new_holder.get_message(message_id) == 404, timeout=15)
+    assert wait_until(lambda: new_holder.message_state(message_id) == "delivered", timeout=15)
     assert wait_drained(db, timeout=15), f"left in Redis: {backlog(db)}"
     time.sleep(1.5)
     sent = [a for a in webhooks.snapshot() if a.message_id == message_id]
     recovered = returned_claims(replicas)
     assert sorted(a.attempt for a in sent) == [1, 2], f"attempts sent: {sent}"
-    assert {a.idempotency_key for a in sent} == {message_id}
+    assert len({a.idempotency_key for a in sent}) == 1  # one key across its attempts
     assert sum(recovered.values()) == 1, f"claims returned: {recovered}"
     assert recovered[holder.name] == 0
     assert not logged_after(holder, "took the housekeeping lease", resumed_wall)

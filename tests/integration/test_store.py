@@ -10,9 +10,10 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from service.history import Finished, HistoryRecord
 from service.keys import Layout, LegacyKeys
 from service.records import NewMessage, State
-from service.store import LeaseLost, Store, Stored
+from service.store import Finish, LeaseLost, Store, Stored
 
 T = TypeVar("T")
 NOW = 1_700_000_000_000
@@ -90,7 +91,7 @@ def test_every_claim_gets_a_new_token(redis_url: str) -> None:
     async def scenario(store: Store) -> tuple[str, str]:
         await store.schedule(new("t"), **NO_QUOTA)
         first = await claim_one(store)
-        await store.retry(first, delay_ms=0, error="again")
+        await store.retry(Finish(first, ""), delay_ms=0, error="again")
         second = await claim_one(store)
         return first.token, second.token
 
@@ -111,7 +112,7 @@ class TestLateSettlesFromExpiredClaims:
     def test_late_dead_letter_changes_nothing(self, redis_url: str, raw_redis: Any) -> None:
         async def scenario(store: Store) -> Any:
             stale = await self.expired_then_recovered(store)
-            return await store.dead_letter(stale, error="too late")
+            return await store.dead_letter(Finish(stale, ""), error="too late")
 
         assert run(redis_url, scenario) is False
         assert raw_redis.zrange("{scheduler:0}:due", 0, -1) == ["late"]
@@ -120,7 +121,9 @@ class TestLateSettlesFromExpiredClaims:
     def test_late_retry_and_ack_change_nothing(self, redis_url: str, raw_redis: Any) -> None:
         async def scenario(store: Store) -> Any:
             stale = await self.expired_then_recovered(store)
-            return await store.retry(stale, delay_ms=99_999, error="x"), await store.ack([stale])
+            return await store.retry(
+                Finish(stale, ""), delay_ms=99_999, error="x"
+            ), await store.ack([Finish(stale, "")])
 
         assert run(redis_url, scenario) == (None, 0)
         assert raw_redis.zrange("{scheduler:0}:due", 0, -1) == ["late"]
@@ -130,14 +133,15 @@ class TestLateSettlesFromExpiredClaims:
         async def scenario(store: Store) -> Any:
             stale = await self.expired_then_recovered(store)
             current = await claim_one(store)
-            refused = await store.dead_letter(stale, error="too late")
+            refused = await store.dead_letter(Finish(stale, ""), error="too late")
             # A redrive now would make it claimable while `current` is being delivered.
             redriven = await store.redrive("late")
-            acked = await store.ack([current])
+            acked = await store.ack([Finish(current, "")])
             return refused, redriven, acked, await store.get("late")
 
         refused, redriven, acked, record = run(redis_url, scenario)
-        assert (refused, redriven, acked, record) == (False, None, 1, None)
+        assert (refused, redriven, acked) == (False, None, 1)
+        assert isinstance(record, HistoryRecord) and record.state is Finished.DELIVERED
 
     def test_a_stale_claim_cannot_reschedule_while_the_new_one_can(self, redis_url: str) -> None:
         async def scenario(store: Store) -> Any:
@@ -146,8 +150,8 @@ class TestLateSettlesFromExpiredClaims:
             return (
                 stale.attempt,
                 current.attempt,
-                await store.retry(stale, delay_ms=0, error="old"),
-                await store.retry(current, delay_ms=0, error="new"),
+                await store.retry(Finish(stale, ""), delay_ms=0, error="old"),
+                await store.retry(Finish(current, ""), delay_ms=0, error="new"),
             )
 
         first, second, stale, current = run(redis_url, scenario)
@@ -161,7 +165,7 @@ def test_ack_spares_a_new_message_that_reuses_the_id(redis_url: str) -> None:
         claim = await claim_one(store)
         await store.cancel("same")
         await store.schedule(new("same", created_ms=NOW + 1, due_ms=NOW + 10**9), **NO_QUOTA)
-        return await store.ack([claim]), await store.get("same")
+        return await store.ack([Finish(claim, "")]), await store.get("same")
 
     removed, record = run(redis_url, scenario)
     assert removed == 0
@@ -218,7 +222,7 @@ class TestQuotas:
             quota = {"max_messages": 0, "max_bytes": int(size * 2.5)}
             seen = [await store.schedule(new(f"b{i}", size=size), **quota) for i in range(3)]
             claim = await claim_one(store)
-            await store.ack([claim])  # delivered: its bytes are free again
+            await store.ack([Finish(claim, "")])  # delivered: its bytes are free again
             seen.append(await store.schedule(new("b3", size=size), **quota))
             await store.cancel("b1")
             seen.append(await store.schedule(new("b4", size=size), **quota))
@@ -242,7 +246,7 @@ def test_page_reads_no_body(redis_url: str, raw_redis: redis.Redis) -> None:
     async def scenario(store: Store) -> Any:
         await store.schedule_many([new(f"p{i}", due_ms=NOW + i, size=100_000) for i in range(5)])
         raw_redis.config_resetstat()
-        page = await store.page(dead=False, limit=10, after=None)
+        page = await store.page(index="due", limit=10, after=None)
         return page
 
     page = run(redis_url, scenario)

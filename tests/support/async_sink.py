@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -141,7 +142,7 @@ class AsyncSink:
                 self.open_requests -= 1
         headers = request.headers
         arrival = Arrival(
-            message_id=headers.get("webhook-id", ""),
+            message_id=unquote(headers.get("X-Message-Id", "")),
             idempotency_key=headers.get("Idempotency-Key", ""),
             attempt=int(headers.get("webhook-attempt", "0") or 0),
             path=request.path,

@@ -198,13 +198,14 @@ class Replica:
             return 0
         return response.status_code
 
-    def get_message(self, message_id: str, *, timeout: float = 5.0) -> int:
-        """The status of GET /messages/{id}: 404 once the message is delivered and removed."""
+    def message_state(self, message_id: str, *, timeout: float = 5.0) -> str | None:
+        """GET /messages/{id}'s state (delivered once it ended that way); None if unknown."""
         try:
             url = self.url(f"/messages/{message_id}")
-            return httpx.get(url, headers=AUTH, timeout=timeout).status_code
+            response = httpx.get(url, headers=AUTH, timeout=timeout)
         except httpx.HTTPError:
-            return 0
+            return None
+        return str(response.json()["state"]) if response.status_code == 200 else None
 
     # -- logs -------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Paths choose the answer:
     /ok                  200
     /status/<code>       that status
-    /flaky/<n>           503 for the first n requests of each webhook-id, then 200
-    /retry-after/<s>/<n> 429 with `Retry-After: <s>` n times per webhook-id, then 200
+    /flaky/<n>           503 for the first n requests of each message, then 200
+    /retry-after/<s>/<n> 429 with `Retry-After: <s>` n times per message, then 200
     /slow/<ms>           200 after <ms> milliseconds
     /slow-fail/<ms>      503 after <ms> milliseconds
     /redirect            302 to /ok
@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,12 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # wall-clock seconds
+    method: str = "POST"
 
     @property
     def message_id(self) -> str:
-        return self.headers.get("webhook-id", "")
+        """The caller's id (X-Message-Id, percent-decoded)."""
+        return unquote(self.headers.get("x-message-id", ""))
 
 
 class _Server(ThreadingHTTPServer):
@@ -62,6 +65,10 @@ class Sink:
     def ids(self) -> list[str]:
         with self._lock:
             return [r.message_id for r in self.received]
+
+    def for_path(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
 
     def for_id(self, message_id: str) -> list[Received]:
         with self._lock:
@@ -107,7 +114,7 @@ class Sink:
                 at = time.time()
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                received = Received(self.path, headers, body, at)
+                received = Received(self.path, headers, body, at, self.command)
                 with sink._lock:
                     sink.received.append(received)
                 status, extra = sink._answer(self.path, received.message_id)
@@ -118,6 +125,8 @@ class Sink:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+
+            do_PUT = do_PATCH = do_DELETE = do_GET = do_POST
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

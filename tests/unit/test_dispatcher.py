@@ -21,6 +21,7 @@ from service.keys import Keys
 from service.metrics import Metrics
 from service.records import Claim, ClaimBatch, Meta, NewMessage
 from service.settle import Settler
+from service.store import Finish
 from service.telemetry import Tracing
 from service.webhook import WebhookRequest, WebhookResponse
 
@@ -60,16 +61,16 @@ class Schedule:
         later = min((c.due_ms for c in self.due), default=None)
         return ClaimBatch(ready, now_ms=now, next_due_ms=later)
 
-    async def ack(self, claims: list[Claim]) -> int:
-        self.acked += [c.id for c in claims]
-        return len(claims)
+    async def ack(self, finished: list[Finish]) -> int:
+        self.acked += [f.claim.id for f in finished]
+        return len(finished)
 
-    async def retry(self, claim: Claim, *, delay_ms: int, error: str) -> int:
-        self.retried.append((claim.id, error))
+    async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int:
+        self.retried.append((finish.claim.id, error))
         return now_ms() + delay_ms
 
-    async def dead_letter(self, claim: Claim, *, error: str) -> bool:
-        self.dead.append((claim.id, error))
+    async def dead_letter(self, finish: Finish, *, error: str) -> bool:
+        self.dead.append((finish.claim.id, error))
         return True
 
 

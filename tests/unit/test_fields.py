@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.schemas import as_utc, check_id, iso, json_depth
+from service.fields import as_utc, check_id, iso, json_depth
 
 
 @pytest.mark.parametrize("bad", ["a/b", "a b", "a\tb", "a\u0000", "a\u0085", "\u200b", "x\u202e"])

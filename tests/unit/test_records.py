@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.lua import source as script_source
+from service.options import Options
 from service.records import META_FIELDS, Meta, NewMessage, State, base36, split_body
-from service.store import script_source
 
 
 @given(st.integers(min_value=-(2**62), max_value=2**62))
@@ -23,15 +24,28 @@ def test_a_new_message_decodes_to_what_was_given() -> None:
         0,
         State.PENDING,
     )
-    assert (meta.url, meta.trace, meta.error, meta.claim, meta.opts) == (
-        "https://h/p",
-        "tp",
-        None,
-        "",
-        {},
-    )
+    assert (meta.url, meta.trace, meta.error, meta.claim) == ("https://h/p", "tp", None, "")
+    assert meta.opts == Options()
     assert meta.inc
     assert split_body(meta.body) == ({}, b'{"a":1}')  # small: inline in the record
+
+
+def test_options_and_header_values_round_trip_and_defaults_cost_nothing() -> None:
+    options = Options(
+        method="PUT",
+        header_names=["X-Auth"],
+        max_attempts=3,
+        timeout=2.5,
+        max_lateness=60.0,
+        labels={"contact": "c-1"},
+        callback_url="https://h/cb",
+    )
+    message = NewMessage("m", 0, b"{}", "http://h/", 0, options=options, headers={"X-Auth": "s"})
+    meta = Meta.decode(message.stored()[0])
+    assert meta.opts == options
+    assert split_body(meta.body) == ({"X-Auth": "s"}, b"{}")
+    assert Options().encode() == ""
+    assert Options.decode("") == Options()
 
 
 def test_big_bodies_are_stored_apart_and_counted_either_way() -> None:
