@@ -1,6 +1,6 @@
 """A bare async loop that POSTs webhook bodies to the sink: the delivery ceiling.
 
-It sends what a delivery sends (the same JSON body and `webhook-id`,
+It sends what a delivery sends (the same JSON body and `webhook-id`, `X-Message-Id`,
 `Idempotency-Key` and `webhook-timestamp` headers) with a fixed number of
 workers, and nothing else: no Redis, no claims, no scheduling. One run per
 HTTP client, on uvloop, prints one JSON line.
@@ -33,6 +33,7 @@ def bodies(count: int, prefix: str) -> list[tuple[bytes, dict[str, str]]]:
         headers = {
             "content-type": "application/json",
             "webhook-id": mid,
+            "X-Message-Id": mid,
             "Idempotency-Key": mid,
             "webhook-timestamp": stamp,
         }

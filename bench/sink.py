@@ -79,7 +79,9 @@ class SinkProtocol(asyncio.Protocol):
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 10 and name.lower() == b"webhook-id":
+        # The caller's id: the service sends it as X-Message-Id (webhook-id is per message
+        # incarnation, not the id the scenario chose).
+        if len(name) == 12 and name.lower() == b"x-message-id":
             self.message_id = value
 
     def on_message_complete(self) -> None:

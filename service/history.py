@@ -33,6 +33,9 @@ class AttemptEntry:
     error: str | None
 
     def encode(self) -> str:
+        if self.error is None and self.status is not None:  # a success: the common case
+            timing = f'"n":{self.attempt},"s":{self.started_ms},"d":{self.duration_ms}'
+            return f'{{{timing},"r":{self.status}}}'
         entry = {"n": self.attempt, "s": self.started_ms, "d": self.duration_ms}
         if self.status is not None:
             entry["r"] = self.status

@@ -44,6 +44,8 @@ class Options:
 
     def encode(self) -> str:
         """Compact JSON of what differs from the defaults; '' when nothing does."""
+        if self == _NONE:  # most messages: one comparison instead of ten lookups
+            return ""
         stored = {
             key: value
             for name, key in _KEYS.items()
@@ -54,10 +56,13 @@ class Options:
     @classmethod
     def decode(cls, raw: str) -> Options:
         if not raw:
-            return cls()
+            return _NONE  # shared by every message without options: treat as read-only
         return cls(**{_NAMES[key]: value for key, value in orjson.loads(raw).items()})
 
     @property
     def sends_body(self) -> bool:
         """GET and DELETE requests carry no body."""
         return self.method not in ("GET", "DELETE")
+
+
+_NONE = Options()

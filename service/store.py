@@ -198,8 +198,12 @@ class Store:
         for item in finished:
             groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
         for keys, group in groups.items():
-            args = [value for item in group for value in _ack_args(item)]
-            removed += int(await self.scripts.run("ack", keys, self._history, *args))
+            plain = [item for item in group if item.callback is None]
+            args = [
+                value for item in plain for value in (item.claim.id, item.claim.token, item.entry)
+            ]
+            args += [value for item in group if item.callback for value in _ack_args(item)]
+            removed += int(await self.scripts.run("ack", keys, self._history, len(plain), *args))
         return removed
 
     async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
@@ -266,17 +270,19 @@ class Store:
 
 def _new(message: NewMessage, max_messages: int, max_bytes: int) -> list[Any]:
     meta, body, size = message.stored()
-    return [message.id, meta, body, size, message.due_ms, max_messages, max_bytes]
+    labelled = "1" if message.options.labels else "0"
+    return [message.id, meta, body, size, message.due_ms, max_messages, max_bytes, labelled]
 
 
 def _callback_args(callback: NewMessage | None) -> tuple[Any, ...]:
     if callback is None:
-        return ("", "", "", 0)
+        return ("", "", "", 0, "0")
     meta, body, size = callback.stored()
-    return (callback.id, meta, body, size)
+    return (callback.id, meta, body, size, "1" if callback.options.labels else "0")
 
 
 def _ack_args(item: Finish) -> tuple[Any, ...]:
+    """A delivered message with a callback: its eight ack.lua arguments."""
     return (item.claim.id, item.claim.token, item.entry, *_callback_args(item.callback))
 
 

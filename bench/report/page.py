@@ -187,7 +187,7 @@ def _method(doc: Doc) -> str:
 
 - **Sink.** A raw asyncio protocol on uvloop with the httptools parser
   (`bench/sink.py`), in its own process. It answers every POST with 200 at once
-  and records the `webhook-id` header and the arrival time (`time.time()`, when
+  and records the `X-Message-Id` header and the arrival time (`time.time()`, when
   the request is fully read). Its ceiling is measured with wrk in every run.
 - **Clock.** The suite, the service and the sink run on one machine and read the
   same wall clock, so lateness needs no clock sync. `scheduleTo` is written with

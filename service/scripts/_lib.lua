@@ -84,12 +84,12 @@ end
 
 -- Keep what is left of a finished message, for GET /messages/{id}: no payload, no
 -- header values. The housekeeper trims it by age and count.
-local function remember(id, f, state, now, enabled)
+local function remember(id, f, state, now, enabled, log)
   if enabled ~= '1' then return end
   local record = cjson.encode({
     st = state, d = f[F_DUE], c = f[F_CREATED], f = b36(now), n = tonumber(f[F_ATTEMPTS]),
     u = f[F_URL], e = f[F_ERROR], o = f[F_OPTS], i = f[F_INC],
-    a = redis.call('HGET', LOG, id) or '',
+    a = log or redis.call('HGET', LOG, id) or '',
   })
   redis.call('HSET', HIST, id, record)
   redis.call('ZADD', HISTIDX, now, id)
@@ -109,18 +109,21 @@ local function forget(id, f)
   index_labels(f, id, f[F_STATE] == 'd' and ':dlbl' or ':lbl', nil)
 end
 
--- Store a new message (also callbacks, which the settle scripts create).
-local function insert(id, meta, body, size, due)
+-- Store a new message (also callbacks, which the settle scripts create). `labelled` is
+-- '1' when its options hold labels: only then is the record parsed to index them.
+local function insert(id, meta, body, size, due, labelled)
   redis.call('HSET', MSGS, id, meta)
   if body ~= '' then
     redis.call('HSET', BODIES, id, body)
   end
   redis.call('INCRBY', BYTES, size)
   redis.call('ZADD', DUE, due, id)
-  index_labels(meta_read(meta), id, ':lbl', due)
-  -- An id reborn after it finished is a new message: its history goes.
+  if labelled == '1' then
+    index_labels(meta_read(meta), id, ':lbl', due)
+  end
+  -- An id reborn after it finished is a new message: its history goes (its entry in
+  -- HISTIDX stays; when it finishes again, ZADD moves that entry to the new time).
   redis.call('HDEL', HIST, id)
-  redis.call('ZREM', HISTIDX, id)
 end
 
 -- The record of a message held under the claim `token`, or nil. Settling needs it:

@@ -3,7 +3,7 @@
 and store its failure callback (if any) as a new message in the same step.
 ARGV[1] id   ARGV[2] claim token   ARGV[3] error text   ARGV[4] attempt log entry
 ARGV[5] callback id ('' for none)   ARGV[6] callback record   ARGV[7] callback body
-(when not inline)   ARGV[8] callback body size
+(when not inline)   ARGV[8] callback body size   ARGV[9] '1' when the callback has labels
 Prevents: a late dead-letter from an expired claim leaving the id both due again and
 dead (a redrive would then make it claimable while another replica delivers it).
 Returns 1 when parked, 0 when the claim is not current. ]]
@@ -24,6 +24,6 @@ redis.call('ZADD', DEAD, now, id)
 index_labels(f, id, ':dlbl', now)
 log_attempt(id, entry)
 if ARGV[5] ~= '' then
-  insert(ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), now)
+  insert(ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), now, ARGV[9])
 end
 return 1

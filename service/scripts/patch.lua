@@ -29,5 +29,5 @@ redis.call('ZADD', DUE, due, id)
 if tonumber(f[F_ATTEMPTS]) > 0 then
   redis.call('ZADD', RETRYING, due, id)
 end
-index_labels(meta_read(meta), id, ':lbl', due)
+index_labels(meta_read(meta), id, ':lbl', due)  -- a patch is rare: parse it every time
 return 1

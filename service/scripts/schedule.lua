@@ -2,6 +2,7 @@
 ARGV[1] id   ARGV[2] metadata record (with the body inline when it is small)
 ARGV[3] body when it is not inline, else ''   ARGV[4] body size in bytes   ARGV[5] due ms
 ARGV[6] max stored messages (0: no limit)   ARGV[7] max stored body bytes (0: no limit)
+ARGV[8] '1' when the message has labels
 Prevents: two POSTs with one id both succeeding (the existence check and the write
 are one step), and a quota being overrun by concurrent POSTs. An id that exists only
 in history is free: the new message replaces its history.
@@ -18,5 +19,5 @@ end
 if max_bytes > 0 and tonumber(redis.call('GET', BYTES) or '0') + size > max_bytes then
   return -2
 end
-insert(id, meta, body, size, due)
+insert(id, meta, body, size, due, ARGV[8])
 return 1
