@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from .cancellation import reraise_if_cancelling
 from .config import Settings
+from .firing import Sweep
 from .lease import Lease
 from .metrics import Metrics
 from .store import LeaseLost, Store
@@ -31,8 +32,11 @@ BATCH = 1000
 class Housekeeper:
     """Runs due jobs while the lease is held; stops the moment it is not."""
 
-    def __init__(self, *, store: Store, lease: Lease, metrics: Metrics, settings: Settings) -> None:
+    def __init__(
+        self, *, store: Store, lease: Lease, metrics: Metrics, settings: Settings, sweep: Sweep
+    ) -> None:
         self.store = store
+        self.sweep = sweep
         self.lease = lease
         self.metrics = metrics
         self.retention_ms = int(settings.dead_letter_retention_seconds * 1000)
@@ -42,6 +46,7 @@ class Housekeeper:
         self.scheduler = schedule.Scheduler()
         self._queue: list[Job] = []
         self._running = True
+        self._every(1, self.materialize_fires)
         self._every(1, self.recover_expired_claims)
         self._every(5, self.refresh_stats)
         self._every(1, self.adopt_legacy_messages)
@@ -87,6 +92,10 @@ class Housekeeper:
             except Exception:  # a bug in one job must not stop the others
                 reraise_if_cancelling()
                 log.exception("housekeeping job %s failed", job.__name__)
+
+    async def materialize_fires(self, lease_value: str) -> None:
+        """The next fires of recurring schedules become messages, ahead of their time."""
+        await self.sweep.run(lease_value)
 
     async def recover_expired_claims(self, lease_value: str) -> None:
         """Claims whose replica died or hung go back to the due index."""

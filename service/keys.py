@@ -23,6 +23,11 @@ SCRIPT_KEYS = (
     "log",
     "hist",
     "histidx",
+    "sched",
+    "schedbody",
+    "schedidx",
+    "schedall",
+    "schedstat",
     "lease",
     "fence",
     "seq",
@@ -82,6 +87,32 @@ class Keys:
     def histidx(self) -> str:
         """Sorted set: history ids by the time they finished, for trimming."""
         return f"{self.tag}:histidx"
+
+    @property
+    def sched(self) -> str:
+        """Hash: recurring schedule id to its definition (JSON, without payload)."""
+        return f"{self.tag}:sched"
+
+    @property
+    def schedbody(self) -> str:
+        """Hash: schedule id to the body its fires carry (header values, payload)."""
+        return f"{self.tag}:schedbody"
+
+    @property
+    def schedidx(self) -> str:
+        """Sorted set: active schedule ids by their last materialized fire (ms); the
+        housekeeper materializes the next fires of those due within its horizon."""
+        return f"{self.tag}:schedidx"
+
+    @property
+    def schedall(self) -> str:
+        """Sorted set: every schedule id by creation time, for listing."""
+        return f"{self.tag}:schedall"
+
+    @property
+    def schedstat(self) -> str:
+        """Hash: `<id>:delivered`, `<id>:dead` counts of fires, `<id>:last` last fire time."""
+        return f"{self.tag}:schedstat"
 
     def label(self, name: str, value: str, *, dead: bool = False) -> str:
         """Sorted set: live ids carrying label `name=value` by next due time (dead

@@ -37,6 +37,10 @@ NAMES = (
     "lease_release",
     "stats",
     "migrate",
+    "sched_put",
+    "sched_advance",
+    "sched_delete",
+    "sched_page",
 )
 
 

@@ -30,7 +30,7 @@ from .responses import (
     MessageList,
     ScheduleResponse,
 )
-from .schemas import BatchRequest, ScheduleRequest
+from .schemas import BatchRequest, RecurringRequest, ScheduleRequest
 from .store import Patched, Store, Stored
 from .telemetry import Tracing
 
@@ -118,11 +118,16 @@ class Messages:
 
     def _accept(self, request: ScheduleRequest, **keep: Any) -> NewMessage:
         """The rules that depend on settings, then the message to store."""
-        if request.payload_depth > self.max_depth:
+        self.check(request)
+        return self._message(request, **keep)
+
+    def check(self, request: ScheduleRequest | RecurringRequest) -> None:
+        """The rules that depend on settings (shared by messages and recurring schedules)."""
+        depth = 0 if request.payload is None else request.payload.depth
+        if depth > self.max_depth:
             raise InvalidInput.field(
                 "payload",
-                f"nests {request.payload_depth} levels deep; the limit is "
-                f"MAX_PAYLOAD_DEPTH ({self.max_depth})",
+                f"nests {depth} levels deep; the limit is MAX_PAYLOAD_DEPTH ({self.max_depth})",
             )
         if request.timeoutSeconds is not None and request.timeoutSeconds >= self.claim_timeout:
             raise InvalidInput.field(
@@ -132,7 +137,6 @@ class Messages:
             url = getattr(request, field)
             if url is not None and (refusal := self._literal_refusal(url)) is not None:
                 raise InvalidInput.field(field, refusal)
-        return self._message(request, **keep)
 
     def _message(
         self,

@@ -53,6 +53,9 @@ class ClusterStats(Collector):
         if self.stats is None:
             return
         yield GaugeMetricFamily(
+            "scheduler_schedules", "Recurring schedules stored.", self.stats.schedules
+        )
+        yield GaugeMetricFamily(
             "scheduler_stored_messages",
             "Messages the store holds (pending, in flight and dead letters).",
             self.stats.stored,
@@ -141,6 +144,17 @@ class Metrics:
             "Messages dead-lettered because an attempt would start past maxLatenessSeconds.",
             registry=r,
         )
+        self.schedules_created = Counter(
+            "scheduler_schedules_created",
+            "Recurring schedules created by POST /schedules.",
+            registry=r,
+        )
+        self.fires = Counter(
+            "scheduler_schedule_fires",
+            "Fires of recurring schedules by outcome (delivered, retried, dead_lettered).",
+            ["outcome"],
+            registry=r,
+        )
         self.bulk_cancelled = Counter(
             "scheduler_messages_bulk_cancelled",
             "Messages cancelled by DELETE /messages?label=...",
@@ -160,6 +174,9 @@ class Metrics:
             o: self.deliveries.labels(o) for o in ("delivered", "retried", "dead_lettered")
         }
         self.status_classes = {status: self.attempts.labels(status) for status in STATUS_CLASSES}
+        self.fire_outcomes = {
+            o: self.fires.labels(o) for o in ("delivered", "retried", "dead_lettered")
+        }
         for reason in ("message_quota", "byte_quota"):
             self.refused.labels(reason)
         for code in STORE_CONDITIONS:

@@ -235,3 +235,4 @@ class Stats:
     body_bytes: int = 0
     retrying: int = 0
     history: int = 0
+    schedules: int = 0

@@ -147,3 +147,54 @@ class ErrorBody(BaseModel):
     detail: str
     code: str
     errors: list[ErrorDetail] | None = None
+
+
+class ScheduleCreated(BaseModel):
+    status: Literal["scheduled"] = "scheduled"
+    scheduleId: str
+    nextRuns: list[str] = Field(description="The next five fire times, ISO-8601 UTC.")
+
+
+class ScheduleDeleted(BaseModel):
+    status: Literal["deleted"] = "deleted"
+    scheduleId: str
+
+
+class ScheduleSummary(BaseModel):
+    scheduleId: str
+    cron: str | None
+    every: float | None = Field(description="The interval in seconds, for an interval schedule.")
+    timezone: str
+    paused: bool
+    webhookUrl: str
+    labels: dict[str, str]
+    nextRun: str | None = Field(description="The next fire time; null when paused or ended.")
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleSummary]
+    count: int = Field(
+        description="Recurring schedules in all (with a label filter: an upper bound)."
+    )
+    nextCursor: str | None
+
+
+class ScheduleDetail(ScheduleSummary):
+    startAt: str | None
+    endAt: str | None
+    method: str
+    headerNames: list[str]
+    maxAttempts: int | None
+    timeoutSeconds: float | None
+    maxLatenessSeconds: float | None
+    callbackUrl: str | None
+    failureCallbackUrl: str | None
+    payload: JsonValue
+    nextRuns: list[str] = Field(description="The next five fire times, ISO-8601 UTC.")
+    lastFiredAt: str | None = Field(
+        description="The scheduled time of the last fire that finished (delivered or "
+        "dead-lettered)."
+    )
+    firesDelivered: int
+    firesDeadLettered: int
+    createdAt: str

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from . import auth
 from .dead_letters import DeadLetters
 from .messages import Messages
+from .recurring import Recurring
 from .responses import (
     BatchResponse,
     BulkDeleteResponse,
@@ -19,10 +20,14 @@ from .responses import (
     MessageDetail,
     MessageList,
     RedriveResponse,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleDetail,
+    ScheduleList,
     ScheduleResponse,
 )
 from .runtime import Runtime
-from .schemas import BatchRequest, ScheduleRequest
+from .schemas import BatchRequest, RecurringRequest, ScheduleRequest
 
 
 def runtime(request: Request) -> Runtime:
@@ -221,3 +226,80 @@ async def redrive_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> Red
 async def cancel_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> DeleteResponse:
     """Drop a dead letter for good (its history says dead_lettered)."""
     return await ops.cancel(message_id)
+
+
+async def recurring(request: Request) -> Recurring:
+    return runtime(request).recurring
+
+
+RecurringDep = Annotated[Recurring, Depends(recurring)]
+ScheduleId = Annotated[str, Path(min_length=1, max_length=256, description="The schedule id.")]
+
+
+@api.post(
+    "/schedules",
+    response_model=ScheduleCreated,
+    responses=_errors(409, 413, 422),
+    operation_id="createSchedule",
+    tags=["schedules"],
+)
+async def create_schedule(body: RecurringRequest, ops: RecurringDep) -> ScheduleCreated:
+    """Create a recurring schedule: a cron expression in a time zone, or a fixed interval."""
+    return await ops.create(body)
+
+
+@api.get(
+    "/schedules",
+    response_model=ScheduleList,
+    responses=_errors(422),
+    operation_id="listSchedules",
+    tags=["schedules"],
+)
+async def list_schedules(
+    ops: RecurringDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    labels: Labels = [],  # noqa: B006
+) -> ScheduleList:
+    """Recurring schedules in the order they were created, a page at a time."""
+    return await ops.list(limit=limit, cursor=cursor, labels=labels)
+
+
+@api.get(
+    "/schedules/{schedule_id}",
+    response_model=ScheduleDetail,
+    responses=_errors(404, 422),
+    operation_id="getSchedule",
+    tags=["schedules"],
+)
+async def get_schedule(schedule_id: ScheduleId, ops: RecurringDep) -> ScheduleDetail:
+    """One schedule: its definition (header names only), next runs and fire counts."""
+    return await ops.get(schedule_id)
+
+
+@api.patch(
+    "/schedules/{schedule_id}",
+    response_model=ScheduleDetail,
+    responses=_errors(404, 409, 413, 422),
+    operation_id="patchSchedule",
+    tags=["schedules"],
+)
+async def patch_schedule(
+    schedule_id: ScheduleId,
+    ops: RecurringDep,
+    changes: Annotated[dict[str, Any], Body(description="A JSON merge patch (RFC 7396).")],
+) -> ScheduleDetail:
+    """Change a schedule ({"paused": true} pauses it); takes effect from the next fire."""
+    return await ops.patch(schedule_id, changes)
+
+
+@api.delete(
+    "/schedules/{schedule_id}",
+    response_model=ScheduleDeleted,
+    responses=_errors(404, 422),
+    operation_id="deleteSchedule",
+    tags=["schedules"],
+)
+async def delete_schedule(schedule_id: ScheduleId, ops: RecurringDep) -> ScheduleDeleted:
+    """Delete a schedule: no fire after the answer; fires already due or in flight finish."""
+    return await ops.delete(schedule_id)

@@ -17,11 +17,14 @@ from .config import Settings
 from .connection import connect, disconnect
 from .dead_letters import DeadLetters
 from .delivery import Dispatcher
+from .firing import Sweep
 from .housekeeping import Housekeeper
 from .keys import Layout
 from .lease import Lease
 from .messages import Messages
 from .metrics import Metrics
+from .recurring import Recurring
+from .schedule_store import ScheduleStore
 from .settle import Settler
 from .store import Store
 from .store_errors import UNREACHABLE, Condition, classify, store_log
@@ -75,9 +78,20 @@ class Runtime:
             notify=self._notify,
         )
         self.dead_letters = DeadLetters(store=self.store, notify=self._notify)
+        schedules = ScheduleStore(self.store)
+        self.recurring = Recurring(
+            schedules=schedules,
+            metrics=self.metrics,
+            check=self.messages.check,
+            notify=self._notify,
+        )
         self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
         self.housekeeper = Housekeeper(
-            store=self.store, lease=self.lease, metrics=self.metrics, settings=settings
+            store=self.store,
+            lease=self.lease,
+            metrics=self.metrics,
+            settings=settings,
+            sweep=Sweep(schedules),
         )
         for name, job in (
             ("delivery", self.dispatcher.run()),

@@ -6,7 +6,7 @@ Responses are in responses.py; the rules for single fields in fields.py.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -14,7 +14,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -27,7 +29,9 @@ from .fields import (
     check_headers,
     check_id,
     check_labels,
+    parse_delay,
 )
+from .recurrence import RecurrenceError, check_cron, zone
 from .urls import MAX_URL_LENGTH, check_webhook_url
 
 EXAMPLE_MESSAGE: dict[str, Any] = {
@@ -194,3 +198,131 @@ class BatchRequest(BaseModel):
         max_length=1000,
         description="Bodies as for POST /messages; one bad item does not stop the others.",
     )
+
+
+def _interval(value: Any) -> timedelta:
+    interval = parse_delay(value)
+    if interval < timedelta(seconds=1):
+        raise ValueError("must be at least 1 second")
+    return interval
+
+
+Interval = Annotated[
+    timedelta,
+    PlainValidator(_interval),
+    WithJsonSchema(
+        {
+            "oneOf": [{"type": "number", "minimum": 1}, {"type": "string"}],
+            "description": "Seconds (300) or an ISO-8601 duration (PT5M); at least 1 s.",
+        }
+    ),
+]
+
+
+def _cron(value: str) -> str:
+    try:
+        return check_cron(value)
+    except RecurrenceError as error:
+        raise ValueError(str(error)) from None
+
+
+def _zone(value: str) -> str:
+    try:
+        zone(value)
+    except RecurrenceError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+EXAMPLE_SCHEDULE: dict[str, Any] = {
+    "id": "weekday-report",
+    "cron": "0 9 * * MON-FRI",
+    "timezone": "America/Sao_Paulo",
+    "payload": {"report": "daily"},
+    "webhookUrl": "https://n8n.example.com/webhook/report",
+    "labels": {"team": "sales"},
+}
+
+
+class RecurringRequest(MessageOptions):
+    """A webhook sent on a cron schedule or at a fixed interval."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                EXAMPLE_SCHEDULE,
+                {"every": "PT5M", "payload": {}, "webhookUrl": "https://example.com/tick"},
+            ]
+        }
+    )
+
+    id: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
+            AfterValidator(check_id),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Your id for the schedule, with the rules of a message id; omitted: made "
+        "by the service. Each fire is a message with id `<id>:<fire time in epoch ms>`.",
+    )
+    cron: Annotated[str, AfterValidator(_cron)] | None = Field(
+        default=None,
+        description="5-field cron: minute hour day-of-month month day-of-week, with lists, "
+        "ranges, steps and names (`0 9 * * MON-FRI`). Give this or `every`.",
+        examples=["0 9 * * MON-FRI"],
+    )
+    every: Interval | None = Field(
+        default=None,
+        description="A fixed interval, in real time: seconds (300) or an ISO-8601 duration "
+        "(PT5M), at least 1 s. Give this or `cron`.",
+    )
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+        default="UTC",
+        description="IANA time zone the cron fields are read in (America/Sao_Paulo).",
+    )
+    startAt: datetime | None = Field(default=None, description="No fire before this.")
+    endAt: datetime | None = Field(default=None, description="No fire after this.")
+    paused: bool = Field(default=False, description="A paused schedule does not fire.")
+    payload: JsonBody | None = Field(
+        default=None,
+        description="Any JSON value each fire sends. Required unless `method` is GET or DELETE.",
+    )
+    webhookUrl: WebhookUrl = Field(description="Where each fire is sent, as for a message.")
+
+    @field_validator("startAt", "endAt")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _room_for_the_schedule_label(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # Every fire is labelled `schedule: <id>` beside these.
+        if value and "schedule" in value:
+            raise ValueError("'schedule' is set on every fire by the service")
+        if value and len(value) > 15:
+            raise ValueError("at most 15 labels: every fire also carries `schedule`")
+        return value
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Self:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("cron: give exactly one of cron and every")
+        if self.startAt and self.endAt and self.endAt <= self.startAt:
+            raise ValueError("endAt: must be after startAt")
+        given = "payload" in self.model_fields_set
+        if self.method in ("GET", "DELETE"):
+            if self.payload is not None:
+                raise ValueError(f"payload: a {self.method} request sends no body: omit payload")
+        elif not given:
+            raise ValueError("payload: Field required")
+        return self
+
+    @property
+    def payload_bytes(self) -> bytes:
+        if "payload" not in self.model_fields_set or self.method in ("GET", "DELETE"):
+            return b""
+        return b"null" if self.payload is None else bytes(self.payload)

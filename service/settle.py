@@ -72,6 +72,8 @@ class Settler:
         outcome = result.outcome
         settlement = self.decide(claim, outcome)
         self.metrics.outcomes[settlement].inc()
+        if claim.meta.opts.schedule is not None:
+            self.metrics.fire_outcomes[settlement].inc()
         entry = log_entry(claim, result)
         if settlement is Settlement.DELIVERED:
             callback = result_callback(claim, result.answer, delivered=True, error=None)

@@ -239,7 +239,7 @@ class Store:
         return await self._fenced("purge_history", keys, lease_value, retention_ms, keep, limit)
 
     async def stats(self) -> Stats:
-        totals = [0] * 7
+        totals = [0] * 8
         for keys in self.layout.partitions():
             for i, value in enumerate(await self.scripts.run("stats", keys)):
                 totals[i] += int(value)

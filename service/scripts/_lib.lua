@@ -135,3 +135,47 @@ local function claimed(id, token)
   if f[F_STATE] ~= 'i' or f[F_CLAIM] ~= token then return nil end
   return f
 end
+
+-- A fire of a recurring schedule (options `s`) counts towards its schedule's figures.
+local function count_fire(f, outcome)
+  if f[F_OPTS] == '' then return end
+  local schedule = cjson.decode(f[F_OPTS]).s
+  if not schedule then return end
+  redis.call('HINCRBY', SCHEDSTAT, schedule .. ':' .. outcome, 1)
+  redis.call('HSET', SCHEDSTAT, schedule .. ':last', f[F_DUE])
+end
+
+-- Fires of a schedule not yet due and never attempted are dropped (a pause, an edit or a
+-- delete takes effect from the next fire); fires already due or in flight finish.
+local function cancel_future_fires(schedule, now)
+  local index = label_key(':lbl', 'schedule', schedule)
+  local dropped = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '(' .. now, '+inf')) do
+    local raw = redis.call('HGET', MSGS, id)
+    if raw then
+      local f = meta_read(raw)
+      if f[F_STATE] == 'p' and f[F_ATTEMPTS] == '0' then
+        forget(id, f)
+        redis.call('ZREM', DUE, id)
+        dropped = dropped + 1
+      end
+    end
+  end
+  return dropped
+end
+
+-- Store the fires given as groups of six arguments from `first`: id, record, body, size,
+-- due, labelled. A fire id already used (live or in history) is never stored twice.
+local function insert_fires(first)
+  for i = first, #ARGV, 6 do
+    local id = ARGV[i]
+    if redis.call('HEXISTS', MSGS, id) == 0 and redis.call('HEXISTS', HIST, id) == 0 then
+      insert(id, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5])
+    end
+  end
+end
+
+-- A schedule's stored definition is `version\ndefinition JSON`.
+local function schedule_version(raw)
+  return tonumber(string.sub(raw, 1, string.find(raw, '\n', 1, true) - 1))
+end

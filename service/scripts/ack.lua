@@ -21,6 +21,7 @@ local function done(i)
   -- The log goes with the message: history gets it, this attempt included.
   local log = redis.call('HGET', LOG, id)
   remember(id, f, 'delivered', now, history, log and (log .. '\n' .. ARGV[i + 2]) or ARGV[i + 2])
+  count_fire(f, 'delivered')
   forget(id, f)
   removed = removed + 1
   return true

@@ -23,6 +23,7 @@ redis.call('ZREM', INFLIGHT, id)
 redis.call('ZADD', DEAD, now, id)
 index_labels(f, id, ':dlbl', now)
 log_attempt(id, entry)
+count_fire(f, 'dead')
 if ARGV[5] ~= '' then
   insert(ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), now, ARGV[9])
 end

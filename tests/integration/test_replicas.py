@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,46 +43,6 @@ LAYOUT = Layout("scheduler")
 HOME = LAYOUT.home
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "replicas.jsonl"
 COMMAND = ".venv/bin/pytest -m slow tests/test_replicas.py -s"
-
-
-# -- fixtures: one Redis, one sink, one fleet per test; all ended even on failure --------
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-def db(own_redis: RedisServer) -> Iterator[redis.Redis]:
-    """A plain client on the test's Redis, patient enough for a restart in between."""
-    client = redis.Redis.from_url(own_redis.url, decode_responses=True, socket_timeout=5)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def webhooks() -> Iterator[AsyncSink]:
-    sink = AsyncSink().start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, own_redis: RedisServer) -> Iterator[Fleet]:
-    replicas = Fleet(tmp_path / "replicas", redis_url=own_redis.url)
-    try:
-        yield replicas
-    finally:
-        replicas.end_all()
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Materializing the fires of recurring schedules: which ticks become messages, when.
+
+The next fire of every active schedule is always in the due index, as an ordinary
+message, ahead of its time: the lease holder's sweep (every second) materializes, for
+each schedule whose last materialized fire is within HORIZON_MS, every tick up to
+HORIZON_MS ahead and at least the next one. One atomic script per schedule stores
+them, fenced by the lease and checked against the definition's version and the last
+fire read, so however many replicas run, each tick becomes one message, once.
+
+Ticks missed for longer than MISSED_AFTER_MS (no replica ran) fire once, as the latest
+of them; shorter gaps (a lease hand-over) fire every tick, late.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .keys import Keys
+from .recurrence import Recurrence
+from .recurring_records import Definition, fire
+from .schedule_store import ScheduleStore
+
+log = logging.getLogger("service.firing")
+
+HORIZON_MS = 5_000
+MISSED_AFTER_MS = 60_000
+MAX_FIRES_PER_STEP = 100
+SWEEP_BATCH = 500
+SWEEP_BUDGET_SECONDS = 0.5
+
+
+def plan(recurrence: Recurrence, last_ms: int | None, now_ms: int) -> tuple[list[int], bool]:
+    """(tick times to materialize after `last_ms`, whether the schedule has ended)."""
+    cursor = now_ms - 1 if last_ms is None else last_ms
+    first = recurrence.next_after(cursor)
+    if first is None:
+        return [], True
+    ticks: list[int] = []
+    if first < now_ms - MISSED_AFTER_MS:
+        latest = recurrence.latest_at_or_before(now_ms - MISSED_AFTER_MS)
+        if latest is not None and latest >= first:
+            ticks.append(latest)
+            cursor = latest
+    for tick in recurrence.after(cursor):
+        if (ticks and tick > now_ms + HORIZON_MS) or len(ticks) >= MAX_FIRES_PER_STEP:
+            break
+        ticks.append(tick)
+    ended = not ticks or recurrence.next_after(ticks[-1]) is None
+    return ticks, ended
+
+
+def next_runs(definition: Definition, now_ms: int, count: int = 5) -> list[int]:
+    if definition.paused:
+        return []
+    runs = []
+    for tick in definition.recurrence.after(now_ms - 1):
+        runs.append(tick)
+        if len(runs) == count:
+            break
+    return runs
+
+
+class Sweep:
+    """The lease holder's duty: keep the next fires of every schedule materialized."""
+
+    def __init__(self, schedules: ScheduleStore) -> None:
+        self.schedules = schedules
+
+    async def run(self, lease_value: str) -> int:
+        """One sweep of every partition, within a time budget; fires materialized."""
+        deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
+        total = 0
+        for keys in self.schedules.layout.partitions():
+            while time.monotonic() < deadline:
+                done, more = await self._batch(keys, lease_value)
+                total += done
+                if not more:
+                    break
+        return total
+
+    async def _batch(self, keys: Keys, lease_value: str) -> tuple[int, bool]:
+        now_ms = int(time.time() * 1000)
+        rows = await self.schedules.due(keys, until_ms=now_ms + HORIZON_MS, limit=SWEEP_BATCH)
+        done = 0
+        for schedule_id, last_ms in rows:
+            done += await self._advance(keys, lease_value, schedule_id, last_ms, now_ms)
+        return done, len(rows) == SWEEP_BATCH
+
+    async def _advance(
+        self, keys: Keys, lease_value: str, schedule_id: str, last_ms: int, now_ms: int
+    ) -> int:
+        stored = await self.schedules.get(schedule_id)
+        if stored is None or stored.next_fire_ms != last_ms:
+            return 0  # deleted, paused or advanced meanwhile
+        definition = Definition.decode(stored.definition)
+        ticks, ended = plan(definition.recurrence, last_ms, now_ms)
+        fires = [fire(schedule_id, definition, stored.body, tick, now_ms) for tick in ticks]
+        await self.schedules.advance(
+            keys,
+            lease_value=lease_value,
+            schedule_id=schedule_id,
+            version=stored.version,
+            read_ms=last_ms,
+            next_fire_ms=None if ended else (ticks[-1] if ticks else last_ms),
+            fires=fires,
+        )
+        return len(fires)

@@ -1,0 +1,145 @@
+"""The recurring schedules' operations on the store, each one script (or one read)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from .keys import Keys
+from .records import NewMessage
+from .store import PAGE_EXAMINE, LeaseLost, Store
+
+
+class Put(IntEnum):
+    """What sched_put.lua answers, besides a new version (a positive number)."""
+
+    MISSING_OR_EXISTS = 0
+    CHANGED = -3
+
+
+@dataclass(slots=True)
+class StoredSchedule:
+    """A schedule as stored: its version, definition, body, next fire and figures."""
+
+    id: str
+    version: int
+    definition: bytes
+    body: bytes
+    next_fire_ms: int | None
+    delivered: int
+    dead: int
+    last_fire: str | None  # base 36 ms
+
+
+@dataclass(slots=True)
+class SchedulePage:
+    rows: list[tuple[str, int, bytes]]  # id, creation ms, stored definition
+    total: int
+    last_examined: tuple[int, str] | None
+
+
+class ScheduleStore:
+    """Reads and writes of recurring schedules, in the partition of each schedule id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.layout = store.layout
+
+    async def put(
+        self,
+        schedule_id: str,
+        *,
+        version: int | None,
+        definition: bytes,
+        body: bytes,
+        next_fire_ms: int | None,
+        created_ms: int,
+        fires: Sequence[NewMessage],
+    ) -> int:
+        """Create (version None) or replace a schedule; the new version, or a Put code."""
+        keys = self.layout.for_id(schedule_id)
+        mode = "create" if version is None else "replace"
+        args: tuple[Any, ...] = (mode, schedule_id, "" if version is None else version)
+        args += (definition, body, "" if next_fire_ms is None else next_fire_ms, created_ms)
+        return int(await self.store.scripts.run("sched_put", keys, *args, *_fires(fires)))
+
+    async def get(self, schedule_id: str) -> StoredSchedule | None:
+        keys = self.layout.for_id(schedule_id)
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(keys.sched, schedule_id)
+            pipe.hget(keys.schedbody, schedule_id)
+            pipe.zscore(keys.schedidx, schedule_id)
+            pipe.hmget(
+                keys.schedstat, *(f"{schedule_id}:{k}" for k in ("delivered", "dead", "last"))
+            )
+            raw, body, next_fire, (delivered, dead, last) = await pipe.execute()
+        if raw is None:
+            return None
+        version, _, definition = bytes(raw).partition(b"\n")
+        return StoredSchedule(
+            id=schedule_id,
+            version=int(version),
+            definition=definition,
+            body=bytes(body or b"\n"),
+            next_fire_ms=None if next_fire is None else int(next_fire),
+            delivered=int(delivered or 0),
+            dead=int(dead or 0),
+            last_fire=last.decode() if last else None,
+        )
+
+    async def delete(self, schedule_id: str) -> bool:
+        keys = self.layout.for_id(schedule_id)
+        return bool(await self.store.scripts.run("sched_delete", keys, schedule_id))
+
+    async def page(
+        self, *, limit: int, after: tuple[int, str] | None, labels: Sequence[str]
+    ) -> SchedulePage:
+        score, cursor_id = after if after else ("", "")
+        args = (limit, score, cursor_id, PAGE_EXAMINE, *labels)
+        reply = await self.store.scripts.run("sched_page", self.layout.home, *args)
+        rows = [
+            (_text(reply[i]), int(float(reply[i + 1])), bytes(reply[i + 2]).partition(b"\n")[2])
+            for i in range(3, len(reply), 3)
+        ]
+        last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
+        return SchedulePage(rows=rows, total=int(reply[0]), last_examined=last)
+
+    async def due(self, keys: Keys, *, until_ms: int, limit: int) -> list[tuple[str, int]]:
+        """(id, last materialized fire) of schedules whose next fire is due by `until_ms`."""
+        rows: Any = await self.store.redis.zrangebyscore(
+            keys.schedidx, "-inf", until_ms, start=0, num=limit, withscores=True
+        )
+        return [(_text(member), int(score)) for member, score in rows]
+
+    async def advance(
+        self,
+        keys: Keys,
+        *,
+        lease_value: str,
+        schedule_id: str,
+        version: int,
+        read_ms: int,
+        next_fire_ms: int | None,
+        fires: Sequence[NewMessage],
+    ) -> bool:
+        """Materialize fires if nothing changed since the read; LeaseLost when fenced out."""
+        last: str | int = "" if next_fire_ms is None else next_fire_ms
+        args: tuple[Any, ...] = (lease_value, schedule_id, version, read_ms, last)
+        result = int(await self.store.scripts.run("sched_advance", keys, *args, *_fires(fires)))
+        if result < 0:
+            raise LeaseLost("sched_advance")
+        return result == 1
+
+
+def _fires(fires: Sequence[NewMessage]) -> list[Any]:
+    args: list[Any] = []
+    for fire in fires:
+        meta, body, size = fire.stored()
+        args += [fire.id, meta, body, size, fire.due_ms, "1" if fire.options.labels else "0"]
+    return args
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,14 @@
+#!lua flags=allow-oom
+--[[ sched_delete: delete a recurring schedule; fires already due or in flight finish.
+ARGV[1] id
+Prevents: a fire going out after the answer (every fire not yet due is dropped in the
+same step).
+Returns 1 deleted, 0 no such schedule. ]]
+local id = ARGV[1]
+if redis.call('HDEL', SCHED, id) == 0 then return 0 end
+redis.call('HDEL', SCHEDBODY, id)
+redis.call('ZREM', SCHEDIDX, id)
+redis.call('ZREM', SCHEDALL, id)
+redis.call('HDEL', SCHEDSTAT, id .. ':delivered', id .. ':dead', id .. ':last')
+cancel_future_fires(id, now_ms())
+return 1
