@@ -176,14 +176,10 @@ class TestHistory:
         for i in range(5):
             post(api, f"h{i}")
             api.delete(f"/messages/h{i}", headers=AUTH)
-        assert wait_until(lambda: state(api, "h0") is None, timeout=20)
-        assert [state(api, f"h{i}") for i in range(5)] == [
-            None,
-            None,
-            None,
-            "cancelled",
-            "cancelled",
-        ]
+        # The housekeeper trims once a second, perhaps while the loop above still runs:
+        # wait for the end state, whichever passes it takes.
+        kept = ["cancelled", "cancelled"]
+        assert wait_until(lambda: [state(api, f"h{i}") for i in range(5)] == [None] * 3 + kept)
 
     def test_history_expires(self, start_app: Any) -> None:
         api = start_app(history_retention_seconds=0.5)

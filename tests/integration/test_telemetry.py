@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,3 +208,29 @@ def test_one_json_log_line_per_attempt_without_secrets(
     assert "4111-secret-payload" not in text
     assert secret not in text
     assert settings.api_token.get_secret_value() not in text
+
+
+class TestMetricsReference:
+    """docs/observability.md lists every metric the service exports, and nothing else."""
+
+    DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
+
+    def documented(self) -> set[str]:
+        rows = re.findall(r"^\| `(scheduler_\w+)` \|", self.DOC.read_text(), re.MULTILINE)
+        return set(rows)
+
+    def exported(self, api: TestClient) -> set[str]:
+        families = text_string_to_metric_families(api.get("/metrics").text)
+        names = set()
+        for family in families:
+            if family.name.startswith("scheduler_"):
+                # The table names counters with their `_total` sample, as PromQL reads them.
+                names.add(family.name + ("_total" if family.type == "counter" else ""))
+        return names
+
+    def test_the_table_matches_the_scrape(self, api: TestClient) -> None:
+        # The lease holder's gauges appear once it has read the store's statistics.
+        assert wait_until(lambda: "scheduler_pending_messages" in self.exported(api))
+        exported, documented = self.exported(api), self.documented()
+        assert not exported - documented, f"exported but not documented: {exported - documented}"
+        assert not documented - exported, f"documented but not exported: {documented - exported}"
