@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
-from . import logs
+from . import logs, telemetry
 from .app import create_app
 from .config import Settings
 from .embedded import embedded_redis
@@ -43,14 +45,19 @@ class Server(uvicorn.Server):
 
 
 def load_settings() -> Settings:
+    telemetry.export_dotenv_otel(Path(".env"))
     try:
-        return Settings()  # type: ignore[call-arg]
+        settings = Settings()  # type: ignore[call-arg]
+        telemetry.check_environment(os.environ)
     except ValidationError as error:
         lines = [
             f"  {'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
             for e in error.errors()
         ]
         sys.exit("Invalid configuration:\n" + "\n".join(lines))
+    except telemetry.TracingConfigError as error:
+        sys.exit(f"Invalid configuration:\n  {error}")
+    return settings
 
 
 def main() -> None:

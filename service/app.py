@@ -26,7 +26,7 @@ needs `Authorization: Bearer <API_TOKEN>`. Errors share one shape:
 def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI:
     """Build the app; nothing connects until the lifespan starts."""
     metrics = Metrics()
-    tracing = tracing or Tracing(settings)
+    tracing = tracing or Tracing()
     runtime = Runtime(settings, metrics=metrics, tracing=tracing)
     docs = settings.docs_enabled
     app = FastAPI(

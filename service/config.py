@@ -87,14 +87,6 @@ class Settings(BaseSettings):
 
     metrics_token: SecretStr | None = None
     docs_enabled: bool = True
-    # Tracing is off unless the standard OpenTelemetry variables configure an exporter.
-    otel_traces_exporter: str | None = None
-    otel_exporter_otlp_endpoint: str | None = None
-    otel_exporter_otlp_traces_endpoint: str | None = None
-    otel_exporter_otlp_protocol: str = Field(
-        default="http/protobuf", pattern=r"^(grpc|http/protobuf)$"
-    )
-    otel_service_name: str = "scheduler-api"
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 
@@ -159,18 +151,6 @@ class Settings(BaseSettings):
     def egress_policy(self) -> EgressPolicy:
         """WEBHOOK_DENY_NETWORKS and WEBHOOK_ALLOW_NETWORKS, parsed (ValueError if invalid)."""
         return EgressPolicy.from_settings(self.webhook_deny_networks, self.webhook_allow_networks)
-
-    @property
-    def tracing_exporter(self) -> str | None:
-        """`otlp` or `console` when traces are to be exported, else None."""
-        choice = (self.otel_traces_exporter or "").strip().lower()
-        if choice in ("console", "otlp"):
-            return choice
-        if not choice and (
-            self.otel_exporter_otlp_endpoint or self.otel_exporter_otlp_traces_endpoint
-        ):
-            return "otlp"
-        return None
 
     @property
     def embedded_redis(self) -> bool:

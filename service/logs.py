@@ -16,6 +16,8 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "taskName",
+    # uvicorn puts an ANSI-coloured copy of its message here for its own formatter.
+    "color_message",
 }
 
 

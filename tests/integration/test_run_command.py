@@ -125,3 +125,21 @@ def test_embedded_redis_keeps_messages_and_sigterm_serves_through_the_delay_then
     assert detail.json()["scheduleTo"] == "2999-01-01T00:00:00.000Z"
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0
+
+
+def test_refuses_an_otlp_protocol_it_cannot_speak(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=tmp_path,
+        env=clean_env(
+            API_TOKEN=TOKEN,
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Invalid configuration" in result.stderr
+    assert "'http/json' is not supported" in result.stderr

@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,7 +25,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.telemetry import Tracing
+from service.telemetry import Tracing, TracingConfigError, exporter_name, otlp_protocol
 from tests.conftest import AUTH, NOWHERE, message
 from tests.support.polling import wait_until
 from tests.support.sink import Sink
@@ -101,7 +103,7 @@ class TestMetrics:
 def spans(make_settings: Any) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
     exporter = InMemorySpanExporter()
     settings = make_settings()
-    tracing = Tracing(settings, processor=SimpleSpanProcessor(exporter))
+    tracing = Tracing(processor=SimpleSpanProcessor(exporter))
     with TestClient(create_app(settings, tracing=tracing)) as client:
         yield client, exporter
 
@@ -120,7 +122,10 @@ def test_delivery_span_links_to_the_request_that_scheduled_it(
     assert server.kind is SpanKind.SERVER
     assert f"{server.context.trace_id:032x}" == CALLER_TRACE
     assert delivery.kind is SpanKind.CLIENT
-    assert [link.context.span_id for link in delivery.links] == [server.context.span_id]
+    # The link names the span current when the message was stored: the server span or
+    # the route's own span inside it (FastAPI makes one through the global provider).
+    [link] = delivery.links
+    assert link.context.trace_id == server.context.trace_id
     assert delivery.attributes["messaging.message.id"] == "traced"
     assert delivery.attributes["http.response.status_code"] == 200
     assert delivery.attributes["http.request.method"] == "POST"
@@ -160,12 +165,13 @@ class _OtlpReceiver:
 
 
 def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
-    make_settings: Any, sink: Sink
+    make_settings: Any, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver = _OtlpReceiver()
+    # The exporter reads its endpoint from the standard variable itself.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     try:
-        settings = make_settings(otel_exporter_otlp_endpoint=receiver.endpoint)
-        with TestClient(create_app(settings)) as api:
+        with TestClient(create_app(make_settings())) as api:
             api.post("/messages", json=message("exported", sink.url()), headers=AUTH)
             sink.wait_for(1)
             time.sleep(0.5)  # the delivery span ends after the sink's answer
@@ -176,9 +182,107 @@ def test_spans_are_exported_over_otlp_when_the_endpoint_is_set(
         receiver.server.shutdown()
 
 
-def test_tracing_is_off_without_an_exporter(make_settings: Any) -> None:
-    assert not Tracing(make_settings()).enabled
-    assert Tracing(make_settings(otel_traces_exporter="console")).enabled
+class TestStandardVariables:
+    """Tracing is configured the way every OpenTelemetry SDK is: by OTEL_* variables."""
+
+    def test_off_without_any(self) -> None:
+        assert exporter_name({}) is None
+        assert not Tracing(environ={}).enabled
+
+    def test_an_endpoint_turns_otlp_on(self) -> None:
+        assert exporter_name({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}) == "otlp"
+        assert exporter_name({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9"}) == (
+            "otlp"
+        )
+
+    def test_the_exporter_variable_chooses(self) -> None:
+        endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+        assert exporter_name({"OTEL_TRACES_EXPORTER": "console"}) == "console"
+        assert exporter_name({**endpoint, "OTEL_TRACES_EXPORTER": "none"}) is None
+        with pytest.raises(TracingConfigError, match="OTEL_TRACES_EXPORTER"):
+            exporter_name({"OTEL_TRACES_EXPORTER": "zipkin"})
+
+    def test_sdk_disabled_wins(self) -> None:
+        on = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_TRACES_EXPORTER": "otlp"}
+        assert exporter_name({**on, "OTEL_SDK_DISABLED": "true"}) is None
+        assert not Tracing(environ={**on, "OTEL_SDK_DISABLED": "TRUE"}).enabled
+
+    def test_the_traces_protocol_wins_over_the_general_one(self) -> None:
+        both = {
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+        }
+        assert otlp_protocol(both) == "grpc"
+        assert otlp_protocol({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) == "grpc"
+        assert otlp_protocol({}) == "http/protobuf"
+        with pytest.raises(TracingConfigError, match="http/json"):
+            otlp_protocol({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+
+    def test_resource_attributes_and_service_name_come_through(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "scheduler-eu")
+        monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging")
+        exporter = InMemorySpanExporter()
+        tracing = Tracing(processor=SimpleSpanProcessor(exporter))
+        try:
+            with tracing.tracer.start_as_current_span("probe"):
+                pass
+            [span] = exporter.get_finished_spans()
+            assert span.resource.attributes["service.name"] == "scheduler-eu"
+            assert span.resource.attributes["deployment.environment"] == "staging"
+            assert span.resource.attributes["service.version"]
+        finally:
+            tracing.shutdown()
+
+
+def test_redis_commands_are_child_spans_of_the_request(
+    spans: tuple[TestClient, InMemorySpanExporter], sink: Sink
+) -> None:
+    api, exporter = spans
+    api.post("/messages", json=message("redis-spans", NOWHERE), headers=AUTH)
+    finished = exporter.get_finished_spans()
+    server = next(s for s in finished if s.name == "POST /messages")
+    redis = [s for s in finished if s.attributes.get("db.system") == "redis"]
+    assert redis, [s.name for s in finished]
+    # Inside the request's trace, never roots: the background loops make no Redis spans.
+    assert all(s.context.trace_id == server.context.trace_id for s in redis)
+    assert all(s.parent is not None for s in redis)
+
+
+def test_redis_spans_can_be_turned_off_the_standard_way() -> None:
+    off = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "urllib, redis"}
+    tracing = Tracing(processor=SimpleSpanProcessor(InMemorySpanExporter()), environ=off)
+    try:
+        assert tracing.enabled
+        assert not RedisInstrumentor().is_instrumented_by_opentelemetry
+    finally:
+        tracing.shutdown()
+
+
+def test_the_provider_is_global_so_other_libraries_join_the_trace() -> None:
+    # In a fresh interpreter: the global provider can be set once per process.
+    script = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from service.telemetry import Tracing, TracingConfigError, exporter_name, otlp_protocol
+
+exporter = InMemorySpanExporter()
+tracing = Tracing(processor=SimpleSpanProcessor(exporter))
+assert trace.get_tracer_provider() is tracing.provider
+with tracing.tracer.start_as_current_span("ours"):
+    with trace.get_tracer("some.library").start_as_current_span("theirs"):
+        pass
+ours, theirs = sorted(exporter.get_finished_spans(), key=lambda s: s.name)
+assert theirs.parent.span_id == ours.context.span_id
+tracing.shutdown()
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 def test_one_json_log_line_per_attempt_without_secrets(
@@ -234,3 +338,14 @@ class TestMetricsReference:
         exported, documented = self.exported(api), self.documented()
         assert not exported - documented, f"exported but not documented: {exported - documented}"
         assert not documented - exported, f"documented but not exported: {documented - exported}"
+
+
+def test_text_lines_show_extras_but_not_uvicorns_coloured_copy() -> None:
+    from service.logs import TextFormatter
+
+    record = logging.LogRecord("uvicorn.error", logging.INFO, "", 0, "Started %s", ("x",), None)
+    record.color_message = "Started \x1b[1m%s\x1b[0m"
+    record.replica = "r1"
+    line = TextFormatter().format(record)
+    assert line.endswith("Started x replica=r1")
+    assert "\x1b" not in line

@@ -96,7 +96,7 @@ class FakeClient:
 
 def dispatcher(schedule: Schedule, client: FakeClient) -> Dispatcher:
     metrics = Metrics()
-    tracing = Tracing(SETTINGS)
+    tracing = Tracing(environ={})
     holder: list[Dispatcher] = []
     settler = Settler(
         store=schedule,  # type: ignore[arg-type]
