@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -88,6 +96,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_* (CPU seconds, resident memory, open file descriptors, start time) and
+        # python_info: what a dashboard or an OOM investigation reads first.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.scheduled = Counter(
             "scheduler_messages_scheduled", "Messages accepted by POST /messages.", registry=r
         )

@@ -339,6 +339,10 @@ class TestMetricsReference:
         assert not exported - documented, f"exported but not documented: {exported - documented}"
         assert not documented - exported, f"documented but not exported: {documented - exported}"
 
+    def test_the_process_and_platform_are_described_too(self, api: TestClient) -> None:
+        names = {f.name for f in text_string_to_metric_families(api.get("/metrics").text)}
+        assert {"process_resident_memory_bytes", "process_cpu_seconds", "python_info"} <= names
+
 
 def test_text_lines_show_extras_but_not_uvicorns_coloured_copy() -> None:
     from service.logs import TextFormatter
