@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install tools lint pytest bench bench-quick clean
+.PHONY: run test install tools lint pytest bench bench-quick clean lock demo demo-down
 
 run: install
 	@bash scripts/run.sh
@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[embedded,test]'
 	@touch $@
 
 tools:
@@ -29,6 +29,21 @@ lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+# uv.lock pins every dependency of every extra for every platform; requirements.lock is its
+# runtime part with hashes, which the Dockerfile installs. tests/deploy/test_lock.py fails when
+# either is out of date with pyproject.toml.
+lock: install
+	$(BIN)/uv lock
+	$(BIN)/uv export --frozen --no-dev --group build --no-emit-project --format requirements.txt \
+		-o requirements.lock
+
+# The service, Redis and a receiver that prints every webhook, in Docker; then one message.
+demo:
+	@bash scripts/demo.sh
+
+demo-down:
+	docker compose --profile demo down
 
 bench:
 	bash scripts/bench.sh

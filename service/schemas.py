@@ -38,7 +38,7 @@ EXAMPLE_MESSAGE: dict[str, Any] = {
     "id": "unique-message-id",
     "scheduleTo": "2030-12-25T10:30:00Z",
     "payload": {"data": "your webhook payload"},
-    "webhookUrl": "https://your-webhook-endpoint.com",
+    "webhookUrl": "http://localhost:9000/hook",
 }
 EXAMPLE_WITH_OPTIONS: dict[str, Any] = {
     "delay": "PT30M",
@@ -149,7 +149,7 @@ class ScheduleRequest(MessageOptions):
     webhookUrl: WebhookUrl = Field(
         description="http:// or https:// URL that receives the request; redirects are not "
         "followed. user:password@ in it is sent as Basic auth and never shown.",
-        examples=["https://your-webhook-endpoint.com"],
+        examples=["http://localhost:9000/hook"],
     )
 
     @field_validator("scheduleTo")

@@ -15,6 +15,7 @@ and says why.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -381,3 +382,32 @@ def test_compose_comes_up_healthy_and_goes_down(docker: Docker, images: None) ->
         down = compose_run([compose, *files, "down", "-v", "-t", "20"], timeout=60, check=False)
     assert down.returncode == 0, down.stderr
     assert not compose_run([compose, *files, "ps", "-q"], check=False).stdout.strip()
+
+
+def test_compose_demo_profile_shows_a_verified_delivery(docker: Docker, images: None) -> None:
+    compose = find_tool("docker-compose")
+    if compose is None:
+        pytest.skip("docker compose is not installed: run `bash scripts/install-tools.sh`")
+    files = ["-f", "docker-compose.yml", "-f", "tests/deploy/compose.host-network.yml"]
+    files += ["-p", "scheduler-api-demo-test", "--profile", "demo"]
+    secret = "whsec_" + base64.b64encode(b"compose-demo-profile-test-key-32").decode()
+    env = {**docker.env, "API_TOKEN": TOKEN, "APP_IMAGE": APP_IMAGE, "REDIS_IMAGE": REDIS_IMAGE}
+    compose_run = Docker({**env, "WEBHOOK_SIGNING_SECRET": secret}).run
+    logs: list[str] = [""]
+
+    def receiver_output() -> str:
+        logs[0] = compose_run([compose, *files, "logs", "receiver"], check=False).stdout
+        return logs[0]
+
+    try:
+        compose_run([compose, *files, "up", "-d", "--wait", "--wait-timeout", "60"], timeout=120)
+        deadline = time.monotonic() + 30
+        while "signature: verified" not in receiver_output() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        print(logs[0])
+        assert "POST http://127.0.0.1:8282/messages -> 200" in logs[0]
+        assert "signature: verified (Standard Webhooks, v1)" in logs[0]
+        assert '"from": "the demo receiver"' in logs[0]
+    finally:
+        down = compose_run([compose, *files, "down", "-v", "-t", "20"], timeout=60, check=False)
+    assert down.returncode == 0, down.stderr

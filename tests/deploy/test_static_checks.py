@@ -81,6 +81,8 @@ def test_compose_config_resolves_with_every_profile(tool: Callable[[str], str]) 
             *(extra or ["-f", "docker-compose.yml"]),
             "--profile",
             "observability",
+            "--profile",
+            "demo",
             "config",
             "--quiet",
         ]

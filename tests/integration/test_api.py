@@ -256,7 +256,7 @@ class TestReading:
             "id": "unique-message-id",
             "scheduleTo": "2030-12-25T10:30:00Z",
             "payload": {"data": "your webhook payload"},
-            "webhookUrl": "https://your-webhook-endpoint.com",
+            "webhookUrl": "http://localhost:9000/hook",
         }
         assert api.get("/docs").status_code == 200
 
