@@ -20,6 +20,7 @@ import yaml
 
 from service.config import Settings
 from service.signing import decode_secrets
+from service.telemetry import otlp_protocol
 from tests.support.deploytools import CHART, REPO, run
 
 HEX_SECRET = "4f" * 32  # what `openssl rand -hex 32` gives: not a signing secret
@@ -95,7 +96,7 @@ def otlp_examples() -> list[tuple[str, str, str | None]]:
 
 
 def test_otlp_examples_use_the_port_of_their_protocol() -> None:
-    default = Settings.model_fields["otel_exporter_otlp_protocol"].default
+    default = otlp_protocol({})  # what the service uses when no variable names one
     examples = otlp_examples()
     assert examples
     for name, endpoint, protocol in examples:

@@ -85,7 +85,10 @@ class TestFinding:
         assert response.json()["errors"][0]["field"] == "label"
 
     def test_dead_letters_by_label(self, api: TestClient, sink: Sink) -> None:
-        post(api, "bad1", sink.url("/status/400"), scheduleTo=at(-1), labels={"k": "v"})
+        # bad1 fails its one attempt, then succeeds once redriven (it must not die again
+        # before the last listing); bad2 fails for good.
+        once = {"maxAttempts": 1}
+        post(api, "bad1", sink.url("/flaky/1"), scheduleTo=at(-1), labels={"k": "v"}, **once)
         post(api, "bad2", sink.url("/status/400"), scheduleTo=at(-1), labels={"k": "w"})
         assert wait_until(
             lambda: len(api.get("/dead-letters", headers=AUTH).json()["deadLetters"]) == 2
@@ -93,6 +96,9 @@ class TestFinding:
         page = api.get("/dead-letters", params={"label": "k:v"}, headers=AUTH).json()
         assert [d["messageId"] for d in page["deadLetters"]] == ["bad1"]
         assert api.post("/dead-letters/bad1/redrive", headers=AUTH).status_code == 200
+        page = api.get("/dead-letters", params={"label": "k:v"}, headers=AUTH).json()
+        assert page["deadLetters"] == []
+        assert sink.wait_for(3)  # bad1 twice (503, then 200), bad2 once
         page = api.get("/dead-letters", params={"label": "k:v"}, headers=AUTH).json()
         assert page["deadLetters"] == []
 
