@@ -21,7 +21,9 @@ from bench.context import FULL, QUICK, TIME_LIMIT_SECONDS, Bench, Sink
 from bench.procs import PYTHON, REPO
 from bench.scenarios import (
     backlog,
+    batch,
     burst,
+    cancel,
     ceilings,
     create,
     hotpaths,
@@ -34,9 +36,11 @@ from tests.support.spawn import HOST, free_port, spawn, wait_http
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "create": create.run,
+    "batch": batch.run,
     "precision": precision.run,
     "burst": burst.run,
     "backlog": backlog.run,
+    "cancel": cancel.run,
     "pagecost": pagecost.run,
     "replicas": replicas.run,
     "profile": hotpaths.run,

@@ -1,4 +1,5 @@
-"""Lines several sections share: when a scenario ran, and how its loading went."""
+"""Lines several sections share: when a scenario ran, how its loading went, what options
+its messages carried."""
 
 from __future__ import annotations
 
@@ -41,6 +42,19 @@ def loading(runs: Iterable[Any]) -> str:
             " stops otherwise)."
         )
     return "\n" + " ".join(notes) + "\n"
+
+
+def labels(names: list[str], tenants: int | None) -> str:
+    """`2 labels (`flow`: one value for all; `tenant`: one of 100 values)`, as
+    `bench.bodies.labels` makes them."""
+    about = {"flow": "one value for all", "tenant": f"one of {tenants} values" if tenants else ""}
+    shown = [f"`{name}`: {about[name]}" if about.get(name) else f"`{name}`" for name in names]
+    return f"{len(names)} labels ({'; '.join(shown)})"
+
+
+def headers(names: list[str]) -> str:
+    """`3 headers (`A`, `B`, `C`)`."""
+    return f"{len(names)} headers (" + ", ".join(f"`{name}`" for name in names) + ")"
 
 
 def every(count: int) -> str:

@@ -1,15 +1,25 @@
-"""Burst: N messages due at one instant, per delivery transport, beside bare client loops."""
+"""Burst: N messages due at one instant, per delivery transport, beside bare client loops;
+then plain messages against messages with headers and labels, in pairs."""
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from bench import arrivals
-from bench.bodies import message, run_prefix
-from bench.context import DELIVERY_CONCURRENCY, Bench
+from bench.bodies import (
+    OPTION_HEADERS,
+    TENANTS,
+    headers_and_labels,
+    labels,
+    message,
+    run_prefix,
+)
+from bench.context import DEFAULT_TRANSPORT, DELIVERY_CONCURRENCY, Bench
 from bench.procs import PYTHON, cpu_seconds, run_measured
 from bench.stats import ratio
 
@@ -28,7 +38,38 @@ def run(bench: Bench) -> dict[str, Any]:
         bare_rate = out["bare"][transport]["per_second"]
         figures["ratio_to_bare_same_client"] = ratio(figures["deliveries_per_second"], bare_rate)
         out["service"][transport] = figures
+    out["options"] = options_pairs(bench, count)
     return out
+
+
+def options_pairs(bench: Bench, count: int) -> dict[str, Any]:
+    """Plain bursts against bursts whose every message carries headers and labels.
+
+    Each pair runs back to back, and every other pair runs the options burst first,
+    so that drift on a shared machine falls on both sides; the median pair ratio counts.
+    """
+    kinds: dict[str, Callable[[int], dict[str, Any]] | None] = {
+        "plain": None,
+        "options": lambda i: headers_and_labels(i, "burst"),
+    }
+    pairs = []
+    for number in range(bench.scale.burst_option_pairs):
+        order = list(kinds) if number % 2 == 0 else list(reversed(kinds))
+        pair: dict[str, Any] = {
+            kind: service_burst(bench, count, fields=kinds[kind]) for kind in order
+        }
+        rates = {kind: pair[kind]["deliveries_per_second"] for kind in kinds}
+        pair["ratio_options_to_plain"] = ratio(rates["options"], rates["plain"])
+        pair["order"] = order
+        pairs.append(pair)
+    return {
+        "transport": DEFAULT_TRANSPORT,
+        "header_names": sorted(OPTION_HEADERS),
+        "label_names": sorted(labels(0, "burst")),
+        "tenants": TENANTS,
+        "pairs": pairs,
+        "ratio_median": statistics.median(p["ratio_options_to_plain"] for p in pairs),
+    }
 
 
 def bare_loop(bench: Bench, transport: str, count: int) -> dict[str, Any]:
@@ -64,21 +105,32 @@ def service_burst(
     count: int,
     *,
     name: str = "service",
+    fields: Callable[[int], dict[str, Any]] | None = None,
     **env: str,
 ) -> dict[str, Any]:
     """Schedule `count` messages due at one instant through one service; measure delivery."""
     bench.fresh()
     with bench.service(name, **env) as (proc, base, _):
-        return burst_through(bench, [(proc.pid, base)], count, env)
+        return burst_through(bench, [(proc.pid, base)], count, env, fields=fields)
 
 
 def burst_through(
-    bench: Bench, services: list[tuple[int, str]], count: int, env: dict[str, str]
+    bench: Bench,
+    services: list[tuple[int, str]],
+    count: int,
+    env: dict[str, str],
+    *,
+    fields: Callable[[int], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Load through the first service, then wait until every message reached the sink."""
+    """Load through the first service, then wait until every message reached the sink.
+
+    `fields(i)` adds fields (options) to message `i`'s body.
+    """
     prefix = run_prefix("burst")
     at = time.time() + arrivals.lead_seconds(count)
     messages = [message(f"{prefix}-{i}", at, bench.sink.url, i) for i in range(count)]
+    if fields is not None:
+        messages = [{**body, **fields(i)} for i, body in enumerate(messages)]
     load = arrivals.schedule(bench, services[0][1], messages)
     due = {m["id"]: at for m in messages}
     pids = [pid for pid, _ in services] + [bench.redis.pid]
