@@ -22,8 +22,13 @@ MAX_ATTEMPTS = 5
 
 def iso_ms(unix_seconds: float) -> str:
     """`2026-11-25T10:30:00.123Z` for a Unix time, truncated to the millisecond."""
-    moment = datetime.fromtimestamp(int(unix_seconds * 1000) / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso_at_ms(int(unix_seconds * 1000))
+
+
+def iso_at_ms(epoch_ms: int) -> str:
+    """`2026-11-25T10:30:00.123Z` for a time in epoch milliseconds, exactly (no float)."""
+    moment = datetime.fromtimestamp(epoch_ms // 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
 def round_ms(unix_seconds: float) -> float:

@@ -39,9 +39,14 @@ class LoadResult:
 
 
 async def post_messages(
-    base_url: str, messages: Sequence[dict[str, Any]], *, concurrency: int = 64
+    base_url: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    concurrency: int = 64,
+    path: str = "/messages",
 ) -> LoadResult:
-    """POST every message with `concurrency` workers, in order of the list."""
+    """POST every body to `path` (a message each, or a schedule to `/schedules`) with
+    `concurrency` workers, in order of the list."""
     result = LoadResult()
     items = iter(messages)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -51,7 +56,7 @@ async def post_messages(
 
         async def send(data: bytes) -> int:
             start = time.perf_counter()
-            async with session.post(f"{base_url}/messages", data=data, headers=headers) as resp:
+            async with session.post(f"{base_url}{path}", data=data, headers=headers) as resp:
                 await resp.read()
             result.latencies.append(time.perf_counter() - start)
             return resp.status
@@ -113,8 +118,10 @@ async def store_messages(
     due_ms: int,
     webhook_url: str,
     options: Callable[[int], dict[str, Any]] | None = None,
+    step_ms: float = 1.0,
 ) -> float:
-    """Write `count` messages with the suite's 100-byte payload through the service's store.
+    """Write `count` messages with the suite's 100-byte payload through the service's store,
+    message `i` due at `due_ms + int(i * step_ms)`.
 
     Returns the seconds it took. This is the bulk path for the backlog scenario,
     where a million POSTs would take longer than the rest of the suite.
@@ -128,6 +135,7 @@ async def store_messages(
             webhook_url=webhook_url,
             payload=lambda i: orjson.dumps(bodies.payload(i)),
             options=options,
+            step_ms=step_ms,
         )
 
 
@@ -141,6 +149,7 @@ async def write_messages(
     payload: Callable[[int], bytes],
     chunk: int = BULK_CHUNK,
     options: Callable[[int], dict[str, Any]] | None = None,
+    step_ms: float = 1.0,
 ) -> float:
     """`Store.schedule_many`, one pipeline per `chunk` messages; the seconds it took.
 
@@ -155,7 +164,7 @@ async def write_messages(
         batch = [
             NewMessage(
                 id=f"{prefix}-{i}",
-                due_ms=due_ms + i,
+                due_ms=due_ms + int(i * step_ms),
                 payload=payload(i),
                 url=webhook_url,
                 created_ms=now_ms,

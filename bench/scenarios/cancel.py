@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import redis
 
+from bench import stored
 from bench.bodies import TENANTS, labels, run_prefix
 from bench.context import Bench
 from bench.loader import Paced, paced_gets, store_messages
@@ -51,7 +52,7 @@ def run(bench: Bench) -> dict[str, Any]:
         with _slowlog(bench.redis.client()) as slow:
             delete, during = asyncio.run(_gets_beside_delete(url, f"{base}/messages"))
         after = bench.redis.used_memory()
-        history = _history(bench)
+        history = stored.history(bench.redis)
     if delete["count"] != count:
         raise RuntimeError(f"DELETE /messages cancelled {delete['count']} of {count}")
     return {
@@ -160,17 +161,6 @@ def _summary(paced: Paced) -> dict[str, Any]:
     }
 
 
-def _history(bench: Bench) -> dict[str, Any]:
-    """How many history records there are, and MEMORY USAGE of the two keys holding them."""
-    from service.keys import Keys
-
-    keys = Keys()
-    with bench.redis.client(socket_timeout=120) as client:
-        records = int(client.hlen(keys.hist))
-        usage = [client.memory_usage(key, samples=0) or 0 for key in (keys.hist, keys.histidx)]
-    return {"records": records, "memory_usage_bytes": sum(usage)}
-
-
 @contextlib.contextmanager
 def _slowlog(client: redis.Redis) -> Iterator[dict[str, Any]]:
     """Log Redis commands of SLOW_USEC or longer inside the block; their count and times."""
@@ -183,6 +173,7 @@ def _slowlog(client: redis.Redis) -> Iterator[dict[str, Any]]:
         try:
             yield found
             entries = client.slowlog_get(100_000)
+            client.slowlog_reset()  # entries hold memory: not in the figures that follow
         finally:
             for name, value in old.items():
                 client.config_set(name, value)
