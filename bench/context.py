@@ -38,6 +38,9 @@ class Scale:
     replicas: tuple[int, ...]
     cancel_count: int
     cancel_baseline_seconds: float
+    schedule_count: int  # recurring schedules, each firing every schedule_every_seconds
+    schedule_every_seconds: int
+    schedule_seconds: int  # how long they fire (a whole number of intervals)
     profile_seconds: int
     pagecost_count: int  # messages per payload size, and so rows in the page timed
     pagecost_big_bytes: int
@@ -65,6 +68,9 @@ FULL = Scale(
     replicas=(1, 2, 3),
     cancel_count=100_000,
     cancel_baseline_seconds=5.0,
+    schedule_count=10_000,
+    schedule_every_seconds=10,
+    schedule_seconds=60,
     profile_seconds=8,
     pagecost_count=1000,
     pagecost_big_bytes=MIB,
@@ -88,6 +94,9 @@ QUICK = Scale(
     replicas=(1, 2),
     cancel_count=10_000,
     cancel_baseline_seconds=2.0,
+    schedule_count=1_000,
+    schedule_every_seconds=5,
+    schedule_seconds=15,
     profile_seconds=4,
     # Still a page of 1,000 rows, over 128 MiB of payloads instead of a GiB: a page that
     # copied payloads would still stand out, at an eighth of the memory and load time.

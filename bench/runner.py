@@ -30,6 +30,7 @@ from bench.scenarios import (
     pagecost,
     precision,
     replicas,
+    schedules,
 )
 from tests.support.redis_server import RedisServer
 from tests.support.spawn import HOST, free_port, spawn, wait_http
@@ -41,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "burst": burst.run,
     "backlog": backlog.run,
     "cancel": cancel.run,
+    "schedules": schedules.run,
     "pagecost": pagecost.run,
     "replicas": replicas.run,
     "profile": hotpaths.run,

@@ -11,6 +11,7 @@ from bench.report.bulk_cancel import cancel
 from bench.report.lateness import precision
 from bench.report.numbers import ms, n, pct, spread, times
 from bench.report.profiles import profile
+from bench.report.recurring import schedules
 from bench.report.storage import backlog, pagecost
 from bench.report.throughput import batch, burst, create, replicas
 
@@ -24,9 +25,10 @@ SECTIONS: list[tuple[str, str, Section]] = [
     ("burst", "4. Burst: many messages due at once", burst),
     ("backlog", "5. Backlog: a million pending messages", backlog),
     ("cancel", "6. Bulk cancel: DELETE /messages by label, and history", cancel),
-    ("pagecost", "7. Page cost: listing big payloads", pagecost),
-    ("replicas", "8. Replicas: one burst, several processes", replicas),
-    ("profile", "9. Where the service spends its CPU", profile),
+    ("schedules", "7. Recurring schedules: fires on time, once each", schedules),
+    ("pagecost", "8. Page cost: listing big payloads", pagecost),
+    ("replicas", "9. Replicas: one burst, several processes", replicas),
+    ("profile", "10. Where the service spends its CPU", profile),
 ]
 # The sink is "not the bottleneck" when it takes this many times the fastest delivery rate.
 SINK_HEADROOM = 3.0

@@ -252,8 +252,37 @@ def _comparable(row: Row, errors: int) -> Row:
     return row
 
 
+def _schedules(f: Doc) -> list[Row]:
+    fires, oneoff = f["fires"], f["oneoff"]
+    what = (
+        f"Schedules: {f['schedules']:,} every {f['every_seconds']:g} s for"
+        f" {f['seconds']:.0f} s, one process"
+    )
+    p99, oneoff_p99 = fires["lateness"]["p99_ms"], oneoff["lateness"]["p99_ms"]
+    return [
+        at_most(
+            f"{what}: fires' p99 lateness",
+            f"<= {LATENESS_P99_MS:g} ms, the goal of one-off messages",
+            p99,
+            LATENESS_P99_MS,
+            "ms",
+            shown=f"{p99:.2f} ms (one-off messages at the same rate: {oneoff_p99:.2f} ms)",
+        ),
+        at_least(
+            "Schedules: fires delivered",
+            f"all {fires['expected']:,} ticks",
+            fires["delivered"],
+            fires["expected"],
+            "fires",
+        ),
+        at_most("Schedules: ticks fired twice", "0", fires["duplicates"], 0, "fires"),
+        at_most("Schedules: fires early", "0", fires["early"], 0, "fires"),
+    ]
+
+
 CHECKS: list[tuple[str, Callable[[Doc], list[Row]]]] = [
     ("precision", _precision),
+    ("schedules", _schedules),
     ("burst", _burst),
     ("create", _create),
     ("batch", _batch),
