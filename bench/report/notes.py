@@ -12,9 +12,11 @@ Doc = dict[str, Any]
 def ran(entry: Doc) -> str:
     """The provenance line under a section: when, at what scale and commit, how long."""
     commit = f", commit {entry['commit']}" if entry.get("commit") else ""
+    load = entry.get("load_average")
+    busy = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
     return (
         f"\n_Ran {entry['ran_at']}, {entry['scale']} scale{commit}, "
-        f"{entry['wall_seconds']:.0f} s._\n"
+        f"{entry['wall_seconds']:.0f} s{busy}._\n"
     )
 
 

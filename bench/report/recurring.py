@@ -31,8 +31,11 @@ def schedules(f: Doc, doc: Doc) -> str:
         f"{_cpu(fires)} | {_cpu(oneoff)} |",
         f"| Redis memory per history record (delivered; `MEMORY USAGE` of the history"
         f" hash and index / records) | {_history(fires)} | {_history(oneoff)} |",
+        *_left(fires),
         "",
         _lateness_sentence(f),
+        "",
+        *_intervals(f),
         "",
         *_memory(f),
         "",
@@ -85,6 +88,45 @@ def _history(r: Doc) -> str:
     if not h.get("records"):
         return "-"
     return f"{h['bytes_per_record']:.0f} bytes ({n(h['records'])} records)"
+
+
+def _left(fires: Doc) -> list[str]:
+    left = fires.get("left_at_end")
+    if left is None:
+        return []
+    missing = fires["expected"] - fires["delivered"]
+    stored = left["fires_pending"] + left["fires_in_flight"]
+    return [
+        f"| Not delivered when the scenario stopped waiting: stored and pending (in flight)"
+        f" / never stored | {n(left['fires_pending'])} ({n(left['fires_in_flight'])}) /"
+        f" {n(max(0, missing - stored))} | |",
+        f"| Schedules whose last tick was not yet materialized then | "
+        f"{n(left['schedules_not_ended'])} | |",
+    ]
+
+
+def _intervals(f: Doc) -> list[str]:
+    """Lateness by interval of the run: whether the fires kept up as the minute went on."""
+    fires, oneoff = f["fires"].get("lateness_by_interval"), f["oneoff"].get("lateness_by_interval")
+    if not fires or not oneoff:
+        return []
+    lines = [
+        f"Lateness by {f['every_seconds']:g}-second interval of the run (what fell due in it):"
+        " a delivery path that keeps up is as late in the last interval as in the first.",
+        "",
+        "| Due from | Fires delivered | Fires p50 / p99 | One-off delivered | One-off p50 / p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for a, b in zip(fires, oneoff, strict=True):
+        lines.append(
+            f"| {a['from_seconds']:g} s | {n(a['delivered'])} | {_p50_p99(a)} |"
+            f" {n(b['delivered'])} | {_p50_p99(b)} |"
+        )
+    return lines
+
+
+def _p50_p99(r: Doc) -> str:
+    return f"{ms(r['p50_ms'])} / {ms(r['p99_ms'])}" if r["delivered"] else "-"
 
 
 def _lateness_sentence(f: Doc) -> str:

@@ -23,7 +23,7 @@ from bench.bodies import iso_at_ms, payload, run_prefix
 from bench.context import Bench
 from bench.loader import post_messages, store_messages
 from bench.procs import cpu_seconds
-from bench.stats import ratio
+from bench.stats import ratio, summary_ms
 
 # POST /schedules per second assumed when choosing how far ahead the first tick is:
 # well under what one process takes, so creating ends before it (checked, and shown).
@@ -102,6 +102,7 @@ def _oneoff(bench: Bench, plan: Plan) -> dict[str, Any]:
         due = {f"{prefix}-{i}": (start_ms + int(i * step_ms)) / 1000 for i in range(plan.expected)}
         cpu = _cpu_while_due(bench, proc.pid, start_ms, plan.seconds)
         figures = arrivals.collect(bench, due, timeout=STRAGGLERS_SECONDS)
+        figures["lateness_by_interval"] = _by_interval(bench, plan, due, start_ms)
         history = stored.history(bench.redis)
     return {
         **figures,
@@ -139,6 +140,8 @@ def _fires(bench: Bench, plan: Plan) -> dict[str, Any]:
         }
         cpu = _cpu_while_due(bench, proc.pid, start_ms, plan.seconds)
         figures = arrivals.collect(bench, due, timeout=STRAGGLERS_SECONDS)
+        figures["lateness_by_interval"] = _by_interval(bench, plan, due, start_ms)
+        figures["left_at_end"] = _left(bench)
         history = stored.history(bench.redis)
         memory["redis_used_memory_at_end"] = bench.redis.used_memory()
     return {
@@ -182,6 +185,40 @@ def _create(base: str, bodies: list[Any]) -> dict[str, Any]:
         "retried_after": {str(k): v for k, v in loaded.retried.items()},
         "finished_unix": time.time(),
     }
+
+
+def _by_interval(
+    bench: Bench, plan: Plan, due: dict[str, float], start_ms: int
+) -> list[dict[str, Any]]:
+    """Lateness of what fell due in each interval of the run, in order: a delivery path
+    that keeps up is as late in the last interval as in the first."""
+    records = bench.sink.records()
+    first: dict[str, float] = {}
+    for mid, at in zip(records["ids"], records["times"], strict=True):
+        first.setdefault(mid, at)
+    slices: list[list[float]] = [[] for _ in range(plan.ticks)]
+    for mid, at in first.items():
+        if mid in due:
+            k = min(plan.ticks - 1, int((due[mid] * 1000 - start_ms) // plan.every_ms))
+            slices[k].append(at - due[mid])
+    return [
+        {"from_seconds": k * plan.every_ms / 1000, "delivered": len(late), **summary_ms(late)}
+        for k, late in enumerate(slices)
+    ]
+
+
+def _left(bench: Bench) -> dict[str, int]:
+    """Fires stored but not delivered when the scenario stopped waiting, and schedules
+    whose last fire was not yet materialized."""
+    from service.keys import Keys
+
+    keys = Keys()
+    with bench.redis.client() as client:
+        return {
+            "fires_pending": int(client.zcard(keys.due)),
+            "fires_in_flight": int(client.zcard(keys.inflight)),
+            "schedules_not_ended": int(client.zcard(keys.schedidx)),
+        }
 
 
 def _client_buffers(bench: Bench) -> int:
