@@ -93,29 +93,54 @@ def _options(o: Doc | None) -> list[str]:
     lines = [
         f"**With options.** The same burst, plain against every message carrying {carried},"
         f" with {o['transport']}, in {count_of(len(o['pairs']), 'pair')} run back to back"
-        " (every other pair with options first).",
+        f" (every other pair with options first){_loaded(o['pairs'])}.",
         "",
         "| Pair | Plain deliveries/s | With options | Of plain | Plain: service CPU / Redis "
-        "CPU | With options | Lateness p99, plain / with options |",
-        "|---|---|---|---|---|---|---|",
+        "CPU | With options | Service CPU per delivery, plain / with options | "
+        "Lateness p99, plain / with options |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for number, pair in enumerate(o["pairs"], 1):
         plain, options = pair["plain"], pair["options"]
         lines.append(
             f"| {number} | {n(plain['deliveries_per_second'])} | "
             f"{n(options['deliveries_per_second'])} | {pct(pair['ratio_options_to_plain'])} | "
-            f"{cpu(plain)} | {cpu(options)} | {ms(plain['lateness']['p99_ms'])} / "
+            f"{cpu(plain)} | {cpu(options)} | {_per_delivery(plain)} / "
+            f"{_per_delivery(options)} | {ms(plain['lateness']['p99_ms'])} / "
             f"{ms(options['lateness']['p99_ms'])} |"
         )
     share, goal = o["ratio_median"], targets.BURST_OPTIONS_SHARE_OF_PLAIN
     verdict = "at or above" if share >= goal else "below"
+    cost = o.get("cpu_ratio_median")
     lines += [
         "",
         f"With options, the service delivered {pct(share)} of the plain rate (median of"
-        f" {count_of(len(o['pairs']), 'pair')}): {verdict} the {pct(goal)} goal.",
+        f" {count_of(len(o['pairs']), 'pair')}): {verdict} the {pct(goal)} goal."
+        + (
+            f" Each delivery with options took {times(cost)} the service CPU of a plain one"
+            " (median of the pairs' ratios)."
+            if cost
+            else ""
+        ),
         notes.loading([run for pair in o["pairs"] for run in (pair["plain"], pair["options"])]),
     ]
     return lines
+
+
+def _per_delivery(run: Doc) -> str:
+    value = run.get("service_cpu_us_per_delivery")
+    return "-" if value is None else f"{value:.0f} us"
+
+
+def _loaded(pairs: list[Doc]) -> str:
+    """How the pairs' messages were stored, when the figures say."""
+    if all(pair["plain"]["load"].get("how") == "store" for pair in pairs):
+        return (
+            ". Both bursts of a pair are written through the service's own store (not"
+            " POSTed), so that loading is over before they fall due and only delivery"
+            " is compared"
+        )
+    return ""
 
 
 def batch(f: Doc, doc: Doc) -> str:
