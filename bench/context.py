@@ -30,10 +30,17 @@ class Scale:
     steady_rate: int
     steady_seconds: float
     burst_count: int
+    burst_option_pairs: int  # plain and option bursts back to back, this many times
+    batch_rounds: int  # single and batch runs back to back, this many times
     backlog_count: int
     backlog_wrk_seconds: int
     replica_count: int
     replicas: tuple[int, ...]
+    cancel_count: int
+    cancel_baseline_seconds: float
+    schedule_count: int  # recurring schedules, each firing every schedule_every_seconds
+    schedule_every_seconds: int
+    schedule_seconds: int  # how long they fire (a whole number of intervals)
     profile_seconds: int
     pagecost_count: int  # messages per payload size, and so rows in the page timed
     pagecost_big_bytes: int
@@ -53,10 +60,17 @@ FULL = Scale(
     steady_rate=500,
     steady_seconds=20.0,
     burst_count=10_000,
+    burst_option_pairs=3,
+    batch_rounds=3,
     backlog_count=1_000_000,
     backlog_wrk_seconds=8,
     replica_count=10_000,
     replicas=(1, 2, 3),
+    cancel_count=100_000,
+    cancel_baseline_seconds=5.0,
+    schedule_count=10_000,
+    schedule_every_seconds=10,
+    schedule_seconds=60,
     profile_seconds=8,
     pagecost_count=1000,
     pagecost_big_bytes=MIB,
@@ -72,10 +86,17 @@ QUICK = Scale(
     steady_rate=500,
     steady_seconds=4.0,
     burst_count=2_000,
+    burst_option_pairs=1,
+    batch_rounds=1,
     backlog_count=50_000,
     backlog_wrk_seconds=3,
     replica_count=2_000,
     replicas=(1, 2),
+    cancel_count=10_000,
+    cancel_baseline_seconds=2.0,
+    schedule_count=1_000,
+    schedule_every_seconds=5,
+    schedule_seconds=15,
     profile_seconds=4,
     # Still a page of 1,000 rows, over 128 MiB of payloads instead of a GiB: a page that
     # copied payloads would still stand out, at an eighth of the memory and load time.
@@ -88,7 +109,7 @@ QUICK = Scale(
 )
 
 DELIVERY_CONCURRENCY = 64
-TIME_LIMIT_SECONDS = 14 * 60  # a whole run stops by itself after this
+TIME_LIMIT_SECONDS = 20 * 60  # a whole run stops by itself after this: only a hang gets there
 DEFAULT_TRANSPORT = "aiohttp"
 
 

@@ -1,4 +1,5 @@
-"""Putting messages into the service: through POST /messages, or in bulk through the store."""
+"""Putting messages into the service (POST /messages, or in bulk through the store), and
+timing requests to it."""
 
 from __future__ import annotations
 
@@ -38,9 +39,14 @@ class LoadResult:
 
 
 async def post_messages(
-    base_url: str, messages: Sequence[dict[str, Any]], *, concurrency: int = 64
+    base_url: str,
+    messages: Sequence[dict[str, Any]],
+    *,
+    concurrency: int = 64,
+    path: str = "/messages",
 ) -> LoadResult:
-    """POST every message with `concurrency` workers, in order of the list."""
+    """POST every body to `path` (a message each, or a schedule to `/schedules`) with
+    `concurrency` workers, in order of the list."""
     result = LoadResult()
     items = iter(messages)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
@@ -50,7 +56,7 @@ async def post_messages(
 
         async def send(data: bytes) -> int:
             start = time.perf_counter()
-            async with session.post(f"{base_url}/messages", data=data, headers=headers) as resp:
+            async with session.post(f"{base_url}{path}", data=data, headers=headers) as resp:
                 await resp.read()
             result.latencies.append(time.perf_counter() - start)
             return resp.status
@@ -105,9 +111,17 @@ async def service_store(redis_port: int) -> AsyncIterator[Store]:
 
 
 async def store_messages(
-    redis_port: int, *, prefix: str, count: int, due_ms: int, webhook_url: str
+    redis_port: int,
+    *,
+    prefix: str,
+    count: int,
+    due_ms: int,
+    webhook_url: str,
+    options: Callable[[int], dict[str, Any]] | None = None,
+    step_ms: float = 1.0,
 ) -> float:
-    """Write `count` messages with the suite's 100-byte payload through the service's store.
+    """Write `count` messages with the suite's 100-byte payload through the service's store,
+    message `i` due at `due_ms + int(i * step_ms)`.
 
     Returns the seconds it took. This is the bulk path for the backlog scenario,
     where a million POSTs would take longer than the rest of the suite.
@@ -120,6 +134,8 @@ async def store_messages(
             due_ms=due_ms,
             webhook_url=webhook_url,
             payload=lambda i: orjson.dumps(bodies.payload(i)),
+            options=options,
+            step_ms=step_ms,
         )
 
 
@@ -132,8 +148,14 @@ async def write_messages(
     webhook_url: str,
     payload: Callable[[int], bytes],
     chunk: int = BULK_CHUNK,
+    options: Callable[[int], dict[str, Any]] | None = None,
+    step_ms: float = 1.0,
 ) -> float:
-    """`Store.schedule_many`, one pipeline per `chunk` messages; the seconds it took."""
+    """`Store.schedule_many`, one pipeline per `chunk` messages; the seconds it took.
+
+    `options` gives the option fields of message `i` as a POST body has them
+    (`bodies.all_options`), stored as the API would store them.
+    """
     from service.records import NewMessage
 
     now_ms = int(time.time() * 1000)
@@ -142,10 +164,11 @@ async def write_messages(
         batch = [
             NewMessage(
                 id=f"{prefix}-{i}",
-                due_ms=due_ms + i,
+                due_ms=due_ms + int(i * step_ms),
                 payload=payload(i),
                 url=webhook_url,
                 created_ms=now_ms,
+                **(_stored_options(options(i)) if options else {}),
             )
             for i in range(first, min(first + chunk, count))
         ]
@@ -153,3 +176,61 @@ async def write_messages(
         if min(results) < 1:
             raise RuntimeError("the store refused some of the messages (duplicate ids?)")
     return time.perf_counter() - start
+
+
+def _stored_options(fields: dict[str, Any]) -> dict[str, Any]:
+    """`NewMessage` arguments for a body's option fields, as `service.messages` makes them."""
+    from service.options import Options
+
+    headers: dict[str, str] = fields.get("headers") or {}
+    options = Options(
+        header_names=sorted(headers),
+        max_attempts=fields.get("maxAttempts"),
+        labels=fields.get("labels") or {},
+        callback_url=fields.get("callbackUrl"),
+    )
+    return {"options": options, "headers": headers}
+
+
+@dataclass
+class Paced:
+    """Requests sent at a fixed rate: when each was sent, its latency and its status."""
+
+    sent: list[float] = field(default_factory=list)  # time.perf_counter() at sending
+    latencies: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def between(self, start: float, end: float) -> Paced:
+        """The requests sent from `start` to `end` (perf_counter seconds)."""
+        kept = [i for i, at in enumerate(self.sent) if start <= at <= end]
+        return Paced(
+            sent=[self.sent[i] for i in kept],
+            latencies=[self.latencies[i] for i in kept],
+            statuses=[self.statuses[i] for i in kept],
+        )
+
+
+async def paced_gets(url: str, *, rate: float, stop: asyncio.Event) -> Paced:
+    """GET `url` `rate` times a second until `stop` is set, each on time whatever the
+    ones before it are doing (an open loop, so a stall shows in every request it holds)."""
+    out = Paced()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    timeout = aiohttp.ClientTimeout(total=30)
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+
+        async def one() -> None:
+            start = time.perf_counter()
+            async with session.get(url, headers=headers) as resp:
+                await resp.read()
+            out.sent.append(start)
+            out.latencies.append(time.perf_counter() - start)
+            out.statuses.append(resp.status)
+
+        tasks = []
+        first = loop.time()
+        while not stop.is_set():
+            tasks.append(asyncio.create_task(one()))
+            await asyncio.sleep(max(0.0, first + len(tasks) / rate - loop.time()))
+        await asyncio.gather(*tasks)
+    return out

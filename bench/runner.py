@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -21,22 +22,28 @@ from bench.context import FULL, QUICK, TIME_LIMIT_SECONDS, Bench, Sink
 from bench.procs import PYTHON, REPO
 from bench.scenarios import (
     backlog,
+    batch,
     burst,
+    cancel,
     ceilings,
     create,
     hotpaths,
     pagecost,
     precision,
     replicas,
+    schedules,
 )
 from tests.support.redis_server import RedisServer
 from tests.support.spawn import HOST, free_port, spawn, wait_http
 
 SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "create": create.run,
+    "batch": batch.run,
     "precision": precision.run,
     "burst": burst.run,
     "backlog": backlog.run,
+    "cancel": cancel.run,
+    "schedules": schedules.run,
     "pagecost": pagecost.run,
     "replicas": replicas.run,
     "profile": hotpaths.run,
@@ -84,13 +91,16 @@ def main(argv: list[str] | None = None) -> None:
         document["sink"] = _sink_ceiling(bench)
         for name in names:
             print(f"[bench] {name} ...", flush=True)
-            t0 = time.monotonic()
+            t0, load = time.monotonic(), os.getloadavg()[0]
             figures = {**SCENARIOS, **EXTRA}[name](bench)
             document["scenarios"][name] = {
                 "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "commit": document["machine"]["commit"],
                 "scale": scale.name,
                 "wall_seconds": round(time.monotonic() - t0, 1),
+                # How busy the machine was (other work shares its cores): 1-minute load
+                # average as the scenario started and as it ended.
+                "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
                 "figures": figures,
             }
             _write(out_dir, document)  # after each scenario, so a failure keeps the rest

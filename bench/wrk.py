@@ -33,16 +33,15 @@ def run(cmd: list[str], *, server_pids: Sequence[int] = ()) -> dict[str, Any]:
     before = [cpu_seconds(pid) for pid in server_pids]
     out, wall, client_cpu = run_measured(cmd, timeout=float(_seconds(cmd)) + 60)
     after = [cpu_seconds(pid) for pid in server_pids]
-    line = next((ln for ln in out.splitlines() if ln.startswith("WRKJSON ")), None)
-    if line is None:
+    raw = _line(out, "WRKJSON ")
+    if raw is None:
         raise RuntimeError(f"wrk printed no summary:\n{out}")
-    raw = orjson.loads(line.removeprefix("WRKJSON "))
     seconds = raw["duration_us"] / 1e6
     errors = sum(
         raw[k]
         for k in ("status_errors", "connect_errors", "read_errors", "write_errors", "timeouts")
     )
-    return {
+    figures: dict[str, Any] = {
         "requests": raw["requests"],
         "errors": errors,
         "requests_per_second": round(raw["requests"] / seconds, 1),
@@ -57,6 +56,16 @@ def run(cmd: list[str], *, server_pids: Sequence[int] = ()) -> dict[str, Any]:
         ],
         "raw": raw,
     }
+    items = _line(out, "WRKITEMS ")
+    if items is not None:  # a script that sends several messages per request counts them
+        figures["items"] = items
+    return figures
+
+
+def _line(out: str, prefix: str) -> dict[str, Any] | None:
+    """The JSON after `prefix` on the line of wrk's output that starts with it."""
+    line = next((ln for ln in out.splitlines() if ln.startswith(prefix)), None)
+    return None if line is None else dict(orjson.loads(line.removeprefix(prefix)))
 
 
 def shown(cmd: list[str], *, redact: dict[str, str] | None = None) -> str:

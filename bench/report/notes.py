@@ -1,4 +1,5 @@
-"""Lines several sections share: when a scenario ran, and how its loading went."""
+"""Lines several sections share: when a scenario ran, how its loading went, what options
+its messages carried."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ Doc = dict[str, Any]
 def ran(entry: Doc) -> str:
     """The provenance line under a section: when, at what scale and commit, how long."""
     commit = f", commit {entry['commit']}" if entry.get("commit") else ""
+    load = entry.get("load_average")
+    busy = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
     return (
         f"\n_Ran {entry['ran_at']}, {entry['scale']} scale{commit}, "
-        f"{entry['wall_seconds']:.0f} s._\n"
+        f"{entry['wall_seconds']:.0f} s{busy}._\n"
     )
 
 
@@ -41,6 +44,19 @@ def loading(runs: Iterable[Any]) -> str:
             " stops otherwise)."
         )
     return "\n" + " ".join(notes) + "\n"
+
+
+def labels(names: list[str], tenants: int | None) -> str:
+    """`2 labels (`flow`: one value for all; `tenant`: one of 100 values)`, as
+    `bench.bodies.labels` makes them."""
+    about = {"flow": "one value for all", "tenant": f"one of {tenants} values" if tenants else ""}
+    shown = [f"`{name}`: {about[name]}" if about.get(name) else f"`{name}`" for name in names]
+    return f"{len(names)} labels ({'; '.join(shown)})"
+
+
+def headers(names: list[str]) -> str:
+    """`3 headers (`A`, `B`, `C`)`."""
+    return f"{len(names)} headers (" + ", ".join(f"`{name}`" for name in names) + ")"
 
 
 def every(count: int) -> str:

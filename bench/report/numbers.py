@@ -25,6 +25,11 @@ def pct(value: Any) -> str:
     return "-" if value is None else f"{value * 100:.0f} %"
 
 
+def count_of(count: int, noun: str) -> str:
+    """`1 pair`, `3 pairs`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def times(value: float) -> str:
     """A ratio as a multiplier: 1.03x."""
     return f"{value:.2f}x"

@@ -1,4 +1,5 @@
-"""The sections on rates: creating messages, a burst of deliveries, and replicas sharing one."""
+"""The sections on rates: creating messages (one or a batch per request), a burst of
+deliveries (plain and with options), and replicas sharing one."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from bench.context import DEFAULT_TRANSPORT, DELIVERY_CONCURRENCY
 from bench.report import notes, targets
-from bench.report.numbers import cpu, ms, n, pct, times
+from bench.report.numbers import count_of, cpu, ms, n, pct, times
 
 Doc = dict[str, Any]
 
@@ -78,7 +79,120 @@ def burst(f: Doc, doc: Doc) -> str:
     ]
     lines += [f"    {bare['command']}" for bare in f.get("bare", {}).values()]
     lines.append(notes.loading(f.get("service", {}).values()))
+    lines += _options(f.get("options"))
     return "\n".join(lines) + "\n"
+
+
+def _options(o: Doc | None) -> list[str]:
+    """Plain bursts against bursts with headers and labels, pair by pair."""
+    if not o:
+        return []
+    carried = (
+        f"{notes.headers(o['header_names'])} and {notes.labels(o['label_names'], o.get('tenants'))}"
+    )
+    lines = [
+        f"**With options.** The same burst, plain against every message carrying {carried},"
+        f" with {o['transport']}, in {count_of(len(o['pairs']), 'pair')} run back to back"
+        f" (every other pair with options first){_loaded(o['pairs'])}.",
+        "",
+        "| Pair | Plain deliveries/s | With options | Of plain | Plain: service CPU / Redis "
+        "CPU | With options | Service CPU per delivery, plain / with options | "
+        "Lateness p99, plain / with options |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for number, pair in enumerate(o["pairs"], 1):
+        plain, options = pair["plain"], pair["options"]
+        lines.append(
+            f"| {number} | {n(plain['deliveries_per_second'])} | "
+            f"{n(options['deliveries_per_second'])} | {pct(pair['ratio_options_to_plain'])} | "
+            f"{cpu(plain)} | {cpu(options)} | {_per_delivery(plain)} / "
+            f"{_per_delivery(options)} | {ms(plain['lateness']['p99_ms'])} / "
+            f"{ms(options['lateness']['p99_ms'])} |"
+        )
+    share, goal = o["ratio_median"], targets.BURST_OPTIONS_SHARE_OF_PLAIN
+    verdict = "at or above" if share >= goal else "below"
+    cost = o.get("cpu_ratio_median")
+    lines += [
+        "",
+        f"With options, the service delivered {pct(share)} of the plain rate (median of"
+        f" {count_of(len(o['pairs']), 'pair')}): {verdict} the {pct(goal)} goal."
+        + (
+            f" Each delivery with options took {times(cost)} the service CPU of a plain one"
+            " (median of the pairs' ratios)."
+            if cost
+            else ""
+        ),
+        notes.loading([run for pair in o["pairs"] for run in (pair["plain"], pair["options"])]),
+    ]
+    return lines
+
+
+def _per_delivery(run: Doc) -> str:
+    value = run.get("service_cpu_us_per_delivery")
+    return "-" if value is None else f"{value:.0f} us"
+
+
+def _loaded(pairs: list[Doc]) -> str:
+    """How the pairs' messages were stored, when the figures say."""
+    if all(pair["plain"]["load"].get("how") == "store" for pair in pairs):
+        return (
+            ". Both bursts of a pair are written through the service's own store (not"
+            " POSTed), so that loading is over before they fall due and only delivery"
+            " is compared"
+        )
+    return ""
+
+
+def batch(f: Doc, doc: Doc) -> str:
+    single, many = f["single"], f["batch"]
+    lines = [
+        f"Client: {f['client']}, {f['clients']} connections, against one service on an empty"
+        " store: `bench/lua/create.lua` POSTs one message per request to `/messages` (as in"
+        f" the create section), `bench/lua/batch.lua` {f['batch_size']} per request to"
+        " `/messages/batch` and counts the items each answer says it scheduled. Messages/s"
+        f" counts scheduled messages only. {count_of(f['rounds'], 'round')} of the two back to back"
+        " (every other round batch first); the round with the median ratio is shown.",
+        "",
+        "| Endpoint | Messages per request | Requests/s | Messages/s | Failed messages | "
+        "p50 / p99 per request | Service CPU + Redis CPU | Service CPU per message | wrk CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _batch_row("`POST /messages`", 1, single),
+        _batch_row("`POST /messages/batch`", f["batch_size"], many),
+        "",
+        _batch_sentence(f),
+        "",
+        "Commands:",
+        "",
+        f"    {single['command']}",
+        f"    {many['command']}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _batch_row(name: str, size: int, r: Doc) -> str:
+    service_cpu = r["cpu_cores_by_process"][0]
+    per_message = (
+        f"{service_cpu / r['messages_per_second'] * 1e6:.0f} us"
+        if r["messages_per_second"]
+        else "-"
+    )
+    return (
+        f"| {name} | {size} | {n(r['requests_per_second'])} | {n(r['messages_per_second'])} | "
+        f"{n(r['messages_failed'])} | {ms(r['p50_ms'])} / {ms(r['p99_ms'])} | "
+        f"{r['server_cpu_cores']} | {per_message} | {r['client_cpu_cores']} |"
+    )
+
+
+def _batch_sentence(f: Doc) -> str:
+    ratio, goal = f["ratio_batch_to_single"], targets.BATCH_TIMES_SINGLE
+    verdict = "at or above" if ratio >= goal else "below"
+    rounds = ", ".join(times(r) for r in f["ratio_of_each_round"])
+    return (
+        f"Through the batch endpoint the service scheduled {n(f['batch']['messages_per_second'])}"
+        f" messages/s, {times(ratio)} the {n(f['single']['messages_per_second'])}/s of single"
+        f" POSTs at the same {f['clients']} connections: {verdict} the {goal:g}x goal."
+        f" Ratio in each round: {rounds}."
+    )
 
 
 def _burst_cells(s: Doc | None) -> str:
