@@ -34,6 +34,17 @@ class StoredSchedule:
 
 
 @dataclass(slots=True)
+class Advance:
+    """One schedule's step of the sweep: the fires computed from what was read."""
+
+    schedule_id: str
+    version: int
+    read_ms: int
+    next_fire_ms: int | None
+    fires: Sequence[NewMessage]
+
+
+@dataclass(slots=True)
 class SchedulePage:
     rows: list[tuple[str, int, bytes]]  # id, creation ms, stored definition
     total: int
@@ -113,24 +124,45 @@ class ScheduleStore:
         )
         return [(_text(member), int(score)) for member, score in rows]
 
-    async def advance(
-        self,
-        keys: Keys,
-        *,
-        lease_value: str,
-        schedule_id: str,
-        version: int,
-        read_ms: int,
-        next_fire_ms: int | None,
-        fires: Sequence[NewMessage],
-    ) -> bool:
-        """Materialize fires if nothing changed since the read; LeaseLost when fenced out."""
-        last: str | int = "" if next_fire_ms is None else next_fire_ms
-        args: tuple[Any, ...] = (lease_value, schedule_id, version, read_ms, last)
-        result = int(await self.store.scripts.run("sched_advance", keys, *args, *_fires(fires)))
-        if result < 0:
+    async def definitions(
+        self, keys: Keys, schedule_ids: Sequence[str]
+    ) -> list[tuple[int, bytes, bytes] | None]:
+        """(version, definition, body) of each id, None for one deleted meanwhile: one
+        round trip for a whole batch of the sweep."""
+        if not schedule_ids:
+            return []
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.sched, *schedule_ids)
+            pipe.hmget(keys.schedbody, *schedule_ids)
+            raws, bodies = await pipe.execute()
+        out: list[tuple[int, bytes, bytes] | None] = []
+        for raw, body in zip(raws, bodies, strict=True):
+            if raw is None:
+                out.append(None)
+                continue
+            version, _, definition = bytes(raw).partition(b"\n")
+            out.append((int(version), definition, bytes(body or b"\n")))
+        return out
+
+    async def advance_many(self, keys: Keys, lease_value: str, steps: Sequence[Advance]) -> int:
+        """Run sched_advance for every step in one pipeline; how many advanced.
+
+        Each step is still its own atomic, fenced script call: the pipeline only saves
+        the round trips. LeaseLost when the caller was fenced out.
+        """
+        if not steps:
+            return 0
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for step in steps:
+                last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
+                args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
+                await self.store.scripts.run(
+                    "sched_advance", keys, *args, *_fires(step.fires), client=pipe
+                )
+            results = [int(result) for result in await pipe.execute()]
+        if any(result < 0 for result in results):
             raise LeaseLost("sched_advance")
-        return result == 1
+        return sum(result == 1 for result in results)
 
 
 def _fires(fires: Sequence[NewMessage]) -> list[Any]:
