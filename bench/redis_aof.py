@@ -233,13 +233,14 @@ def measure_deliveries(binary: str, count: int) -> dict[str, Any]:
     with server(binary) as srv:
         srv.start("--auto-aof-rewrite-percentage", "0")
         out["server"] = version(srv)
-        due = int(time.time() * 1000) - 60_000
+        # write_messages spaces due times 1 ms apart: start far enough back that all are due.
+        due = int(time.time() * 1000) - count - 60_000
         out["write_s"] = round(asyncio.run(write(srv.port, count, due_ms=due, prefix="d")), 1)
         out["aof_after_writes_bytes"] = srv.aof_bytes()
         out.update(asyncio.run(deliver_all(srv.port, count)))
         out["aof_after_deliveries_bytes"] = srv.aof_bytes()
         out["aof_per_delivery_bytes"] = round(
-            (out["aof_after_deliveries_bytes"] - out["aof_after_writes_bytes"]) / count
+            (out["aof_after_deliveries_bytes"] - out["aof_after_writes_bytes"]) / out["delivered"]
         )
         out["used_memory_after_bytes"] = memory(srv)
         out["rewrite_s"] = srv.rewrite()

@@ -312,9 +312,10 @@ The bundled Redis's memory settings: one place for maxmemory, below the memory l
 {{/*
 The bundled Redis's startup-probe failureThreshold: redis.startupProbe.failureThreshold when set,
 else enough periods for 60 s plus three times the time loading maxmemory takes (4 GiB when there
-is no maxmemory). The load rate is the slowest measured (docs/deploy.md, `python -m
-bench.redis_aof load`): bytes of data set loaded per second from an append-only file that was never
-rewritten, on a busy two-core machine.
+is no maxmemory). 20 MB/s is the slowest load measured, rounded down (docs/deploy.md, `python -m
+bench.redis_aof load --count 5000000`: 1.91 GB of data set in 88 s from an append-only file that
+was never rewritten, on a two-core machine with a load average of 6 to 7); a rewritten file
+loads about four times faster.
 */}}
 {{- define "scheduler-api.redis.startupFailureThreshold" -}}
 {{- $probe := .Values.redis.startupProbe }}
