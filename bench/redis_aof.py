@@ -38,6 +38,7 @@ from bench import bodies
 from tests.support.redis_server import server_binary
 from tests.support.spawn import HOST, free_port
 
+PROBE = Path(__file__).resolve().parent.parent / "charts/scheduler-api/files/redis-probe.sh"
 URL = "http://127.0.0.1:9/never-called/hook"  # 36 bytes, like a short real receiver URL
 DAY_MS = 86_400_000
 
@@ -60,11 +61,16 @@ class Server:
             *extra,
         ]  # fmt: skip
 
-    def start(self, *extra: str) -> dict[str, float]:
-        """Start; return seconds until the port answered at all, and until PING gave PONG."""
+    def start(self, *extra: str, probe: bool = False) -> dict[str, Any]:
+        """Start; return seconds until the port answered at all, and until PING gave PONG.
+
+        With `probe`, the chart's probe script also runs once while the server answers LOADING,
+        as the kubelet would run it then (its exit codes and output go into the result).
+        """
         started = time.monotonic()
         self.process = subprocess.Popen(self.args(extra), stdout=subprocess.DEVNULL)
         first_answer = None
+        probed: dict[str, Any] = {}
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_tail()}")
@@ -72,8 +78,17 @@ class Server:
             now = time.monotonic() - started
             if reply and first_answer is None:
                 first_answer = now
+            if probe and not probed and reply.startswith(b"-LOADING"):
+                probed = {mode: run_probe(self.port, mode) for mode in ("ready", "alive")}
             if reply.startswith(b"+PONG"):
-                return {"first_answer_s": round(first_answer or now, 3), "pong_s": round(now, 3)}
+                out: dict[str, Any] = {
+                    "first_answer_s": round(first_answer or now, 3),
+                    "pong_s": round(now, 3),
+                }
+                if probe:
+                    out["probes_while_loading"] = probed
+                    out["probes_after"] = {m: run_probe(self.port, m) for m in ("ready", "alive")}
+                return out
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -111,6 +126,19 @@ class Server:
         with contextlib.suppress(OSError):
             return (self.directory / "server.log").read_text(errors="replace")[-1500:]
         return ""
+
+
+def run_probe(port: int, mode: str) -> dict[str, Any]:
+    """The chart's files/redis-probe.sh under sh, pointed at `port`: its exit code and output."""
+    script = PROBE.read_text().replace("-p 6379", f"-p {port}")
+    done = subprocess.run(
+        ["sh", "-c", script, "redis-probe", mode],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return {"exit": done.returncode, "output": done.stdout.strip()[:80]}
 
 
 def ping(port: int) -> bytes:
@@ -181,7 +209,7 @@ def measure_load(binary: str, count: int) -> dict[str, Any]:
         out["aof_as_written_bytes"] = srv.aof_bytes()
         out["aof_as_written_per_message_bytes"] = round(out["aof_as_written_bytes"] / count)
         srv.stop()
-        out["restart_as_written"] = srv.start(*no_rewrite)
+        out["restart_as_written"] = srv.start(*no_rewrite, probe=True)
         out["restart_as_written"]["memory_bytes_per_s"] = round(
             out["used_memory_bytes"] / out["restart_as_written"]["pong_s"]
         )
@@ -189,7 +217,7 @@ def measure_load(binary: str, count: int) -> dict[str, Any]:
         out["aof_rewritten_bytes"] = srv.aof_bytes()
         out["aof_rewritten_per_message_bytes"] = round(out["aof_rewritten_bytes"] / count)
         srv.stop()
-        out["restart_rewritten"] = srv.start(*no_rewrite)
+        out["restart_rewritten"] = srv.start(*no_rewrite, probe=True)
         with srv.client() as client:
             out["keys_after_restart"] = int(client.zcard("{scheduler:0}:due"))
     return out
