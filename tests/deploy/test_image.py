@@ -390,6 +390,8 @@ def test_compose_comes_up_healthy_and_goes_down(docker: Docker, images: None) ->
         cmdline = docker("exec", "scheduler-api-test-redis-1", "cat", "/proc/1/cmdline").stdout
         assert REDIS_PASSWORD not in cmdline
     finally:
+        logs = compose_run([compose, *files, "logs", "--no-color"], check=False)
+        print(logs.stdout[-4000:], logs.stderr[-2000:])
         down = compose_run([compose, *files, "down", "-v", "-t", "20"], timeout=60, check=False)
     assert down.returncode == 0, down.stderr
     assert not compose_run([compose, *files, "ps", "-q"], check=False).stdout.strip()

@@ -167,7 +167,7 @@ def test_the_config_file_with_the_password_stays_in_memory(
         volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
         assert volume["emptyDir"]["medium"] == "Memory", where
     service = compose()
-    assert service["tmpfs"] == ["/tmp"] and service["read_only"] is True
+    assert service["tmpfs"] == ["/tmp"]
 
 
 def test_every_packaging_persists_alike(statefulsets: dict[str, dict[str, Any]]) -> None:
