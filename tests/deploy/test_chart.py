@@ -161,7 +161,10 @@ def test_bundled_redis_keeps_an_append_only_file_on_a_claim(render: Render) -> N
     args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
     assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
-    assert "--requirepass" in args
+    # The password reaches Redis through a file made from the Secret, never as an argument.
+    assert "--requirepass" not in args
+    env = redis["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "REDIS_PASSWORD_FILE", "value": "/etc/redis-auth/password"}]
     claim = redis["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
 

@@ -38,12 +38,15 @@ BASE_IMAGE = "local/python:3.11-bookworm"
 APP_IMAGE = "scheduler-api:test"
 REDIS_IMAGE = "local/redis:test"
 TOKEN = "image-test-token-0123456789"
+REDIS_PASSWORD = "image-test-redis-password"
 ROOTFS_CACHE = REPO / ".tools" / "cache" / "bookworm-python3-rootfs.tar"
 REDIS_DOCKERFILE = """ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 RUN apt-get update && apt-get install -y --no-install-recommends redis-server \\
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* && mkdir -p /data && chown 999:999 /data
 """
+# Stands in for the pinned store image: compose runs it as the official image's uid 999, with
+# /data owned by that user, as that image has it.
 
 
 class Docker:
@@ -371,14 +374,25 @@ def test_compose_comes_up_healthy_and_goes_down(docker: Docker, images: None) ->
         "-p",
         "scheduler-api-test",
     ]
-    env = {**docker.env, "API_TOKEN": TOKEN, "APP_IMAGE": APP_IMAGE, "REDIS_IMAGE": REDIS_IMAGE}
+    env = {
+        **docker.env,
+        "API_TOKEN": TOKEN,
+        "APP_IMAGE": APP_IMAGE,
+        "REDIS_IMAGE": REDIS_IMAGE,
+        "REDIS_PASSWORD": REDIS_PASSWORD,
+    }
     compose_run = Docker(env).run
     try:
         compose_run([compose, *files, "up", "-d", "--wait", "--wait-timeout", "60"], timeout=120)
         base = "http://127.0.0.1:8282"
         assert wait_healthy(f"{base}/health")["redis"] == "connected"
         schedule_one(base, "compose-test-1")
+        # The password reached Redis through the secret file, not its command line.
+        cmdline = docker("exec", "scheduler-api-test-redis-1", "cat", "/proc/1/cmdline").stdout
+        assert REDIS_PASSWORD not in cmdline
     finally:
+        logs = compose_run([compose, *files, "logs", "--no-color"], check=False)
+        print(logs.stdout[-4000:], logs.stderr[-2000:])
         down = compose_run([compose, *files, "down", "-v", "-t", "20"], timeout=60, check=False)
     assert down.returncode == 0, down.stderr
     assert not compose_run([compose, *files, "ps", "-q"], check=False).stdout.strip()

@@ -54,10 +54,10 @@ def kustomize_redis(kubectl: str, folder: str) -> dict[str, Any]:
 def compose_redis() -> tuple[dict[str, str], str]:
     """docker-compose.yml's Redis flags and memory limit, with variables at their defaults."""
     redis = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["redis"]
+    # The flags alone (the start script is the entrypoint), or after the server's name.
     command = [compose_default(part) for part in redis["command"]]
-    return dict(zip(command[1::2], command[2::2], strict=False)), compose_default(
-        redis["mem_limit"]
-    )
+    flags = command if command[0].startswith("--") else command[1:]
+    return dict(zip(flags[::2], flags[1::2], strict=False)), compose_default(redis["mem_limit"])
 
 
 def test_every_packaging_keeps_noeviction_and_maxmemory_below_the_limit(

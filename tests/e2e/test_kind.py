@@ -26,7 +26,19 @@ CLUSTER = os.environ.get("E2E_CLUSTER", "scheduler-e2e")
 NAMESPACE = "scheduler-e2e"
 RELEASE = "scheduler-api"
 IMAGE = "scheduler-api:e2e"
-REDIS_IMAGE = "redis:7.4.2"
+
+
+def chart_redis_image() -> str:
+    """The store's image as the chart pins it: the one place the packaging takes it from."""
+    import yaml
+
+    image = yaml.safe_load((REPO / "charts/scheduler-api/values.yaml").read_text())["redis"][
+        "image"
+    ]
+    return f"{image['repository']}:{image['tag']}"
+
+
+REDIS_IMAGE = chart_redis_image()
 TOKEN = "e2e-token-" + uuid.uuid4().hex
 API_PORT, RECEIVER_PORT = 8290, 8291
 BURST = 40

@@ -52,7 +52,8 @@ class RedisServer:
         assert self.process is not None, "the server is not running"
         return self.process.pid
 
-    def start(self) -> RedisServer:
+    def start(self, *extra: str, wait: bool = True) -> RedisServer:
+        """Start with the default flags plus `extra`; `wait` for PONG (not while it loads)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             server_binary(),
@@ -63,12 +64,14 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
             "--logfile", str(self.directory / "server.log"),
+            *extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        if wait:
+            self.wait_ready()
         return self
 
-    def _wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None

@@ -308,3 +308,23 @@ The bundled Redis's memory settings: one place for maxmemory, below the memory l
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The bundled Redis's startup-probe failureThreshold: redis.startupProbe.failureThreshold when set,
+else enough periods for 60 s plus three times the time loading maxmemory takes (4 GiB when there
+is no maxmemory). 20 MB/s is the slowest load measured, rounded down (docs/deploy.md, `python -m
+bench.redis_aof load --count 5000000`: 1.91 GB of data set in 88 s from an append-only file that
+was never rewritten, on a two-core machine with a load average of 6 to 7); a rewritten file
+loads about four times faster.
+*/}}
+{{- define "scheduler-api.redis.startupFailureThreshold" -}}
+{{- $probe := .Values.redis.startupProbe }}
+{{- if $probe.failureThreshold }}
+{{- $probe.failureThreshold }}
+{{- else }}
+{{- $bytesPerSecond := 20000000.0 }}
+{{- $data := include "scheduler-api.redis.maxmemory" . | default "4294967296" }}
+{{- $seconds := addf 60 (mulf 3 (divf $data $bytesPerSecond)) }}
+{{- printf "%.0f" (ceil (divf $seconds $probe.periodSeconds)) }}
+{{- end }}
+{{- end }}
