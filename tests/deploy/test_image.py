@@ -406,6 +406,8 @@ def test_compose_demo_profile_shows_a_verified_delivery(docker: Docker, images: 
     files += ["-p", "scheduler-api-demo-test", "--profile", "demo"]
     secret = "whsec_" + base64.b64encode(b"compose-demo-profile-test-key-32").decode()
     env = {**docker.env, "API_TOKEN": TOKEN, "APP_IMAGE": APP_IMAGE, "REDIS_IMAGE": REDIS_IMAGE}
+    # As a .env from .env.example or `make demo` has it: set, and empty (no Redis password).
+    env["REDIS_PASSWORD"] = ""
     compose_run = Docker({**env, "WEBHOOK_SIGNING_SECRET": secret}).run
     logs: list[str] = [""]
 
@@ -423,5 +425,7 @@ def test_compose_demo_profile_shows_a_verified_delivery(docker: Docker, images: 
         assert "signature: verified (Standard Webhooks, v1)" in logs[0]
         assert '"from": "the demo receiver"' in logs[0]
     finally:
+        every = compose_run([compose, *files, "logs", "--no-color"], check=False)
+        print(every.stdout[-4000:], every.stderr[-2000:])
         down = compose_run([compose, *files, "down", "-v", "-t", "20"], timeout=60, check=False)
     assert down.returncode == 0, down.stderr

@@ -152,7 +152,9 @@ def test_no_packaging_puts_the_password_on_a_command_line(
         assert mount["readOnly"] is True
     service = compose()
     assert not [a for a in service["command"] if "requirepass" in a or "PASSWORD" in a]
-    assert service["environment"] == {"REDIS_PASSWORD_FILE": "/run/secrets/redis-password"}
+    # Named only when REDIS_PASSWORD is not empty: compose makes no file for an empty one.
+    file = "${REDIS_PASSWORD:+/run/secrets/redis-password}"
+    assert service["environment"] == {"REDIS_PASSWORD_FILE": file}
     assert service["secrets"] == ["redis-password"]
     secrets = yaml.safe_load((REPO / "docker-compose.yml").read_text())["secrets"]
     assert secrets["redis-password"] == {"environment": "REDIS_PASSWORD"}
