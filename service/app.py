@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from . import __version__, errors
 from .config import Settings
+from .console import console_router
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
 from .probes import probes
@@ -43,6 +44,8 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
     errors.install(app)
     app.include_router(api)
     app.include_router(probes)
+    if settings.console_enabled:
+        app.include_router(console_router())
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(Instrumentation, metrics=metrics, tracing=tracing)
     return app
