@@ -3,9 +3,10 @@
 import { h, svg } from "./dom.js";
 import { clockTime } from "./format.js";
 
-const WIDTH = 640;
-const HEIGHT = 160;
-const PAD = { left: 48, right: 8, top: 8, bottom: 22 };
+// Drawn about the size it is shown at, so the axis text keeps its size.
+const WIDTH = 1200;
+const HEIGHT = 180;
+const PAD = { left: 56, right: 8, top: 10, bottom: 24 };
 
 function scale(domain, range) {
   const [d0, d1] = domain;
@@ -31,8 +32,8 @@ function segments(points) {
   return runs.filter((run) => run.length > 0);
 }
 
-// series: [{name, values: [number|null], kind: "line"|"bar"}], times: [Date], format: v => text.
-export function chart({ title, times, series, format = String, windowMs = 3_600_000 }) {
+// series: [{name, values: [number|null]}], times: [Date], format: v => text; whole: counts only.
+export function chart({ title, times, series, format = String, windowMs = 3_600_000, whole = false }) {
   const end = times.length ? times[times.length - 1].getTime() : Date.now();
   const x = scale([end - windowMs, end], [PAD.left, WIDTH - PAD.right]);
   const values = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
@@ -43,6 +44,7 @@ export function chart({ title, times, series, format = String, windowMs = 3_600_
   });
   for (const fraction of [0, 0.5, 1]) {
     const value = top * fraction;
+    if (whole && !Number.isInteger(value)) continue;
     plot.append(
       svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value), class: "grid" }),
       svg("text", { x: PAD.left - 6, y: y(value) + 4, class: "axis", "text-anchor": "end" }, format(value)),

@@ -6,18 +6,15 @@ const local = new Intl.DateTimeFormat(undefined, {
   year: "numeric", month: "short", day: "2-digit",
   hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
 });
-const utc = new Intl.DateTimeFormat("en-GB", {
-  year: "numeric", month: "2-digit", day: "2-digit",
-  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: "UTC", hourCycle: "h23",
-});
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 export function localTime(iso) {
   return iso ? local.format(new Date(iso)) : "—";
 }
 
+// UTC in ISO order (2026-01-31 09:30:00 UTC): no day/month ambiguity.
 export function utcTime(iso) {
-  return iso ? `${utc.format(new Date(iso))} UTC` : "";
+  return iso ? `${new Date(iso).toISOString().slice(0, 19).replace("T", " ")} UTC` : "";
 }
 
 export function clockTime(date) {

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { chart } from "./chart.js";
 import { append, clear, h } from "./dom.js";
-import { count, seconds } from "./format.js";
+import { clockTime, count, seconds } from "./format.js";
 import { failed } from "./ui.js";
 
 const REFRESH_MS = 10_000;
@@ -37,7 +37,8 @@ async function load(main) {
   const times = samples.map((s) => new Date(s.at));
   const column = (name) => samples.map((s) => s[name]);
   const windowMs = body.windowSeconds * 1000;
-  const span = samples.length ? Math.round((times[times.length - 1] - times[0]) / 60000) : 0;
+  const covered = samples.length ? times[times.length - 1] - times[0] : 0;
+  const since = covered >= windowMs - 60_000 ? "last hour" : `since ${clockTime(times[0] ?? new Date())}`;
   clear(main);
   append(main, [
     h("h1", {}, "Overview"),
@@ -45,8 +46,8 @@ async function load(main) {
       tile("tile-pending", "pending", count(last.pending)),
       tile("tile-in-flight", "in flight", count(last.inFlight)),
       tile("tile-dead", "dead letters", count(last.deadLetters)),
-      tile("tile-delivered", "delivered", count(sum(column("delivered"))), `last ${span} min, this replica`),
-      tile("tile-failed", "retried / dead-lettered", `${count(sum(column("retried")))} / ${count(sum(column("deadLettered")))}`, `last ${span} min, this replica`),
+      tile("tile-delivered", "delivered", count(sum(column("delivered"))), `${since}, this replica`),
+      tile("tile-failed", "retried / dead-lettered", `${count(sum(column("retried")))} / ${count(sum(column("deadLettered")))}`, `${since}, this replica`),
       tile("tile-lateness", "p99 lateness", seconds(largest(column("latenessP99Seconds"))), "worst 10 s interval")),
     chart({
       title: "Messages held", times, windowMs,
@@ -55,7 +56,8 @@ async function load(main) {
         { name: "in flight", values: column("inFlight") },
         { name: "dead letters", values: column("deadLetters") },
       ],
-      format: (v) => count(Math.round(v)),
+      format: count,
+      whole: true,
     }),
     chart({
       title: `Deliveries per ${body.sampleSeconds} s`, times, windowMs,
@@ -64,7 +66,8 @@ async function load(main) {
         { name: "retried", values: column("retried") },
         { name: "dead-lettered", values: column("deadLettered") },
       ],
-      format: (v) => count(Math.round(v)),
+      format: count,
+      whole: true,
     }),
     chart({
       title: "Lateness (start minus scheduled time)", times, windowMs,
