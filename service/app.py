@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from . import __version__, errors
 from .config import Settings
-from .console import console_router
+from .console_routes import console_router
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
 from .probes import probes

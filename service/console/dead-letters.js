@@ -2,7 +2,7 @@
 
 import { api, collectIds } from "./api.js";
 import { append, clear, h } from "./dom.js";
-import { count, parseLabels } from "./format.js";
+import { count, parseLabels, plural } from "./format.js";
 import { showMessage } from "./messages.js";
 import { Pager, button, code, confirmDialog, failed, labelList, notice, table, when } from "./ui.js";
 
@@ -48,7 +48,7 @@ async function load(main) {
   append(main, [
     h("h1", {}, "Dead letters"),
     filterForm(main),
-    h("p", { class: "summary" }, `${count(page.count)} dead letters${filter.labels ? " (at most, with the first label)" : ""}`),
+    h("p", { class: "summary" }, `${plural(page.count, "dead letter")}${filter.labels ? " at most (counted by the first label)" : ""}`),
     table([
       { title: "Message", cell: (r) => button(r.messageId, () => showMessage(r.messageId), { class: "link", "data-action": "detail" }) },
       { title: "Dead since", cell: (r) => when(r.deadAt) },
@@ -103,7 +103,7 @@ async function redriveLabelled(main) {
   }
   const sure = await confirmDialog({
     title: "Redrive every dead letter with these labels?",
-    body: h("p", { id: "redrive-count" }, `${count(found.ids.length)} dead letters carry ${labels.join(" and ")}; each is delivered again now.`),
+    body: h("p", { id: "redrive-count" }, `${plural(found.ids.length, "dead letter")} with ${labels.join(" and ")}; each is delivered again now.`),
     action: `Redrive ${count(found.ids.length)}`,
     danger: false,
   });

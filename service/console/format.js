@@ -47,3 +47,8 @@ export function every(seconds) {
   if (seconds % 60 === 0) return `every ${seconds / 60} min`;
   return `every ${seconds} s`;
 }
+
+// "1 dead letter", "3 dead letters" (a count that is already text passes through).
+export function plural(n, one, many = `${one}s`) {
+  return `${count(n)} ${n === 1 ? one : many}`;
+}

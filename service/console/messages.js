@@ -2,7 +2,7 @@
 
 import { api, collectIds } from "./api.js";
 import { append, clear, h } from "./dom.js";
-import { count, parseLabels } from "./format.js";
+import { count, parseLabels, plural } from "./format.js";
 import {
   Pager, button, code, confirmDialog, detailDialog, failed, fields, json, labelList, notice,
   table, when,
@@ -147,15 +147,15 @@ async function cancelLabelled(main) {
   const sure = await confirmDialog({
     title: "Cancel every message with these labels?",
     body: [
-      h("p", { id: "cancel-count" }, `${count(total)} messages carry ${labels.join(" and ")}.`),
+      h("p", { id: "cancel-count" }, `${plural(total, "message")} with ${labels.join(" and ")}.`),
       h("p", {}, "They will not be delivered. Messages scheduled meanwhile with the same labels are cancelled too."),
     ],
-    action: `Cancel ${count(total)} messages`,
+    action: `Cancel ${plural(total, "message")}`,
   });
   if (!sure) return;
   try {
     const done = await api.cancelLabelled(labels);
-    notice(`Cancelled ${count(done.count)} messages.`, "ok");
+    notice(`Cancelled ${plural(done.count, "message")}.`, "ok");
   } catch (error) {
     failed(error);
   }

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { append, clear, h } from "./dom.js";
-import { count, every, parseLabels } from "./format.js";
+import { every, parseLabels, plural } from "./format.js";
 import {
   Pager, button, code, confirmDialog, detailDialog, failed, fields, json, labelList, notice,
   table, when,
@@ -49,7 +49,7 @@ async function load(main) {
   append(main, [
     h("h1", {}, "Schedules"),
     filterForm(main),
-    h("p", { class: "summary" }, `${count(page.count)} schedules`),
+    h("p", { class: "summary" }, plural(page.count, "schedule")),
     table([
       { title: "Schedule", cell: (s) => button(s.scheduleId, () => showSchedule(s.scheduleId), { class: "link", "data-action": "detail" }) },
       { title: "Fires", cell: rule },

@@ -23,9 +23,9 @@ CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 BROWSER_ZONE = "Europe/Berlin"
 
 
-def browser_missing() -> str | None:
+def browser_missing(chromium: str = CHROMIUM, driver: str = CHROMEDRIVER) -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    for path, package in ((chromium, "chromium"), (driver, "chromium-driver")):
         if not (Path(path).is_file() or shutil.which(path)):
             return (
                 f"{path} is missing: install Debian's {package} package "

@@ -178,7 +178,7 @@ def test_filters_by_label_and_cancels_them_all_after_showing_the_count(
     console.until(lambda: len(console.find_all("tbody tr")) == 3)
     assert not console.find_all('tr[data-id="welcome-7"]')
     console.click("#cancel-labelled")
-    console.confirm("3 messages carry campaign:spring")
+    console.confirm("3 messages with campaign:spring")
     console.notice("Cancelled 3 messages")
     assert {console.state(f"spring-{i}") for i in range(3)} == {"cancelled"}
     assert console.state("welcome-7") == "pending"
@@ -219,7 +219,7 @@ def test_redrives_every_dead_letter_with_a_label(console: Console, webhooks: Sin
     console.wait_for("#dead-labels").send_keys("batch:b1")
     console.click("#dead-filter")
     console.click("#redrive-labelled")
-    console.confirm("2 dead letters carry batch:b1")
+    console.confirm("2 dead letters with batch:b1")
     console.notice("Redriven 2")
     console.until(lambda: {console.state(f"batch-{i}") for i in range(2)} == {"delivered"})
     assert console.state("other-dead") == "dead"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.console import STATIC, load_files
+from service.console_routes import STATIC, load_files
 from service.metrics import Metrics
 from service.overview import Overview, outcome_totals, quantile_bound
 from service.records import Stats
