@@ -183,6 +183,9 @@ class Overview:
             except Exception:  # a bad sample must not end the loop (liveness watches it)
                 reraise_if_cancelling()
                 log.exception("overview sample failed")
+            # A cancel that lands inside the Redis call can be swallowed there; without
+            # this the loop would sleep on and the shutdown would wait for it forever.
+            reraise_if_cancelling()
             await asyncio.sleep(self.every)
 
     def body(self) -> OverviewBody:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,26 @@ class TestRing:
         ring = Overview(metrics=Metrics(), stats=stats, timeout=1)
         sample = asyncio.run(ring.sample())
         assert sample.pending is None and sample.inFlight is None and sample.delivered == 0
+
+    def test_stops_when_cancelled_even_if_the_store_call_swallows_the_cancel(self) -> None:
+        # Redis clients can swallow a cancel while they clean up a connection.
+        entered = asyncio.Event()
+
+        async def stats() -> Stats:
+            entered.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+            return Stats(pending=0, in_flight=0, dead=0)
+
+        async def scenario() -> None:
+            ring = Overview(metrics=Metrics(), stats=stats, timeout=30, every=3600)
+            task = asyncio.create_task(ring.run())
+            await entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=2)
+
+        asyncio.run(scenario())
 
     def test_quantile_bound_reads_cumulative_buckets(self) -> None:
         buckets = [(0.01, 90.0), (0.1, 99.0), (1.0, 100.0), (float("inf"), 100.0)]
