@@ -4,6 +4,7 @@
 #   .venv-tools/  kubernetes-validate, check-jsonschema, yamllint, hadolint, docker compose,
 #                 actionlint and its shell checker
 #   .venv-checkov/ checkov (its own venv: it pulls about a hundred packages)
+#   /usr/bin/chromium, /usr/bin/chromedriver  Debian's packages, for the console's browser tests
 # Every step is skipped when its tool already answers with the pinned version.
 # `--helm-only` installs helm and kubectl alone (the release workflow packages the chart).
 set -euo pipefail
@@ -80,11 +81,40 @@ install_actionlint() {
   fi
 }
 
+# Chromium and its driver are system packages: installed with apt where this runs as root
+# (or with password-less sudo). Elsewhere the browser tests skip and say why.
+install_chromium() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    return
+  fi
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if sudo -n true 2>/dev/null; then
+      sudo=(sudo -n)
+    else
+      log "chromium: not root and no password-less sudo; the browser tests will skip"
+      return
+    fi
+  fi
+  if ! command -v apt-get >/dev/null; then
+    log "chromium: no apt-get here; the browser tests will skip"
+    return
+  fi
+  log "chromium and chromium-driver from Debian"
+  local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+    --no-install-recommends chromium chromium-driver)
+  if ! "${install[@]}" >/dev/null; then
+    "${sudo[@]}" apt-get update -q >/dev/null || true
+    "${install[@]}" >/dev/null || log "chromium: apt could not install it; the browser tests will skip"
+  fi
+}
+
 install_helm_kubectl
 if [[ "${1:-}" == "--helm-only" ]]; then
   log "ready: $(.tools/bin/helm version --short)"
   exit 0
 fi
+install_chromium
 pip_venv "$ROOT/.venv-tools" .installed "${TOOLS_PIP[@]}"
 install_actionlint
 pip_venv "$ROOT/.venv-checkov" .installed "$CHECKOV_PIP"

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from . import __version__, errors
 from .config import Settings
+from .console_routes import console_router
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
 from .probes import probes
@@ -17,8 +18,8 @@ DESCRIPTION = """
 Schedule a JSON POST to any URL for a given time. Messages live in Redis, survive
 restarts, and are delivered at least once, on time, by whichever replica claims them.
 
-Every endpoint except `/health`, `/livez`, `/metrics` and these documentation pages
-needs `Authorization: Bearer <API_TOKEN>`. Errors share one shape:
+Every endpoint except `/health`, `/livez`, `/metrics`, these documentation pages and
+the console's static files needs `Authorization: Bearer <API_TOKEN>`. Errors share one shape:
 `{"detail": "what is wrong", "code": "...", "errors": [{"field", "message"}]}`.
 """
 
@@ -43,6 +44,8 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
     errors.install(app)
     app.include_router(api)
     app.include_router(probes)
+    if settings.console_enabled:
+        app.include_router(console_router())
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(Instrumentation, metrics=metrics, tracing=tracing)
     return app

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
 
     metrics_token: SecretStr | None = None
     docs_enabled: bool = True
+    # The web console at /console (static files; every call it makes needs the token).
+    console_enabled: bool = True
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 

@@ -23,6 +23,7 @@ from .keys import Layout
 from .lease import Lease
 from .messages import Messages
 from .metrics import Metrics
+from .overview import Overview
 from .recurring import Recurring
 from .schedule_store import ScheduleStore
 from .settle import Settler
@@ -93,11 +94,17 @@ class Runtime:
             settings=settings,
             sweep=Sweep(schedules),
         )
-        for name, job in (
+        self.overview = Overview(
+            metrics=self.metrics, stats=self.store.stats, timeout=settings.redis_timeout_seconds
+        )
+        loops = [
             ("delivery", self.dispatcher.run()),
             ("lease", self.lease.run()),
             ("housekeeping", self.housekeeper.run()),
-        ):
+        ]
+        if settings.console_enabled:
+            loops.append(("overview", self.overview.run()))
+        for name, job in loops:
             task = asyncio.create_task(job, name=name)
             task.add_done_callback(self._task_ended)
             self._tasks.append(task)
