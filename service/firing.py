@@ -23,10 +23,13 @@ from .schedule_store import Advance, ScheduleStore
 
 log = logging.getLogger("service.firing")
 
-HORIZON_MS = 5_000
+# How far ahead fires are stored. Wide enough that a sweep running behind (a busy lease
+# holder, a lease hand-over) still stores each fire before it is due; each stored fire
+# costs about 500 bytes of Redis until it is sent, so an `every: 1` schedule holds ~15.
+HORIZON_MS = 15_000
 MISSED_AFTER_MS = 60_000
 MAX_FIRES_PER_STEP = 100
-SWEEP_BATCH = 500
+SWEEP_BATCH = 100  # schedules per read; the fires of one batch are computed without yielding
 SWEEP_BUDGET_SECONDS = 0.8
 DECODED_CACHE = 100_000  # definitions kept decoded, by (id, version)
 
