@@ -13,6 +13,7 @@ of them; shorter gaps (a lease hand-over) fire every tick, late.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -29,7 +30,8 @@ log = logging.getLogger("service.firing")
 HORIZON_MS = 15_000
 MISSED_AFTER_MS = 60_000
 MAX_FIRES_PER_STEP = 100
-SWEEP_BATCH = 100  # schedules per read; the fires of one batch are computed without yielding
+SWEEP_BATCH = 100  # schedules per read and per pipeline of scripts
+YIELD_EVERY = 10  # schedules whose fires are computed between two chances for other tasks
 SWEEP_BUDGET_SECONDS = 0.8
 DECODED_CACHE = 100_000  # definitions kept decoded, by (id, version)
 
@@ -92,7 +94,9 @@ class Sweep:
         stored = await self.schedules.definitions(keys, [schedule_id for schedule_id, _ in rows])
         steps = []
         fired = 0
-        for (schedule_id, last_ms), found in zip(rows, stored, strict=True):
+        for n, ((schedule_id, last_ms), found) in enumerate(zip(rows, stored, strict=True)):
+            if n % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)  # let the claim loop in: deliveries are due meanwhile
             if found is None:
                 continue  # deleted meanwhile
             version, raw, body = found
