@@ -55,38 +55,42 @@ class ClusterStats(Collector):
         if self.memory is not None:
             used, limit = self.memory
             yield GaugeMetricFamily(
-                "scheduler_redis_memory_used_bytes", "Memory Redis reports in use.", used
+                "scheduler_api_redis_memory_used_bytes", "Memory Redis reports in use.", used
             )
             yield GaugeMetricFamily(
-                "scheduler_redis_memory_max_bytes",
+                "scheduler_api_redis_memory_max_bytes",
                 "Redis maxmemory (0: no limit; writes are refused above it).",
                 limit,
             )
         if self.stats is None:
             return
         yield GaugeMetricFamily(
-            "scheduler_schedules", "Recurring schedules stored.", self.stats.schedules
+            "scheduler_api_schedules", "Recurring schedules stored.", self.stats.schedules
         )
         yield GaugeMetricFamily(
-            "scheduler_stored_messages",
+            "scheduler_api_stored_messages",
             "Messages the store holds (pending, in flight and dead letters).",
             self.stats.stored,
         )
         yield GaugeMetricFamily(
-            "scheduler_stored_body_bytes",
+            "scheduler_api_stored_body_bytes",
             "Bytes of payloads and header values the store holds.",
             self.stats.body_bytes,
         )
         yield GaugeMetricFamily(
-            "scheduler_pending_messages", "Messages waiting in the due index.", self.stats.pending
+            "scheduler_api_pending_messages",
+            "Messages waiting in the due index.",
+            self.stats.pending,
         )
         yield GaugeMetricFamily(
-            "scheduler_inflight_messages",
+            "scheduler_api_inflight_messages",
             "Messages claimed and being delivered.",
             self.stats.in_flight,
         )
         yield GaugeMetricFamily(
-            "scheduler_dead_letter_messages", "Messages parked as dead letters.", self.stats.dead
+            "scheduler_api_dead_letter_messages",
+            "Messages parked as dead letters.",
+            self.stats.dead,
         )
 
 
@@ -101,83 +105,85 @@ class Metrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
         self.scheduled = Counter(
-            "scheduler_messages_scheduled", "Messages accepted by POST /messages.", registry=r
+            "scheduler_api_messages_scheduled", "Messages accepted by POST /messages.", registry=r
         )
         self.deliveries = Counter(
-            "scheduler_deliveries",
+            "scheduler_api_deliveries",
             "Finished delivery attempts by outcome (delivered, retried, dead_lettered).",
             ["outcome"],
             registry=r,
         )
         self.attempts = Counter(
-            "scheduler_delivery_attempts",
+            "scheduler_api_delivery_attempts",
             "Webhook requests by answer: 1xx-5xx, invalid, timeout, connection_error.",
             ["status_class"],
             registry=r,
         )
         self.lateness = Histogram(
-            "scheduler_delivery_lateness_seconds",
+            "scheduler_api_delivery_lateness_seconds",
             "Delivery start minus the scheduled time.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.webhook_duration = Histogram(
-            "scheduler_webhook_request_duration_seconds",
+            "scheduler_api_webhook_request_duration_seconds",
             "Time from sending a webhook request to its answer or failure.",
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
         self.leader = Gauge(
-            "scheduler_leader", "1 when this replica holds the housekeeping lease.", registry=r
+            "scheduler_api_leader", "1 when this replica holds the housekeeping lease.", registry=r
         )
-        self.redis_up = Gauge("scheduler_redis_up", "1 when Redis answered last time.", registry=r)
+        self.redis_up = Gauge(
+            "scheduler_api_redis_up", "1 when Redis answered last time.", registry=r
+        )
         self.http_requests = Counter(
-            "scheduler_http_requests",
+            "scheduler_api_http_requests",
             "API requests by method, route template and status.",
             ["method", "route", "status"],
             registry=r,
         )
         self.http_duration = Histogram(
-            "scheduler_http_request_duration_seconds",
+            "scheduler_api_http_request_duration_seconds",
             "API request duration by method and route template.",
             ["method", "route"],
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
         self.refused = Counter(
-            "scheduler_messages_refused",
+            "scheduler_api_messages_refused",
             "POST /messages refused by a quota (message_quota, byte_quota).",
             ["reason"],
             registry=r,
         )
         self.callbacks = Counter(
-            "scheduler_callbacks_scheduled",
+            "scheduler_api_callbacks_scheduled",
             "Callbacks stored as messages (success and failure callbacks).",
             registry=r,
         )
         self.expired = Counter(
-            "scheduler_messages_expired",
+            "scheduler_api_messages_expired",
             "Messages dead-lettered because an attempt would start past maxLatenessSeconds.",
             registry=r,
         )
         self.schedules_created = Counter(
-            "scheduler_schedules_created",
+            "scheduler_api_schedules_created",
             "Recurring schedules created by POST /schedules.",
             registry=r,
         )
         self.fires = Counter(
-            "scheduler_schedule_fires",
+            "scheduler_api_schedule_fires",
             "Fires of recurring schedules by outcome (delivered, retried, dead_lettered).",
             ["outcome"],
             registry=r,
         )
         self.bulk_cancelled = Counter(
-            "scheduler_messages_bulk_cancelled",
+            "scheduler_api_messages_bulk_cancelled",
             "Messages cancelled by DELETE /messages?label=...",
             registry=r,
         )
         self.store_errors = Counter(
-            "scheduler_redis_errors",
+            "scheduler_api_redis_errors",
             "Requests answered 503 because Redis could not serve them, by cause.",
             ["code"],
             registry=r,

@@ -44,7 +44,7 @@ def _histogram(rows: dict[str, Doc]) -> list[str]:
     if not measured:
         return []
     lines = [
-        "The service's own `scheduler_delivery_lateness_seconds` histogram, scraped from",
+        "The service's own `scheduler_api_delivery_lateness_seconds` histogram, scraped from",
         "`/metrics` at the end of each scenario and read the way Prometheus's",
         "`histogram_quantile` reads it. It times the start of each attempt rather than the",
         "arrival, and its estimate is only as fine as the bucket that holds the rank.",

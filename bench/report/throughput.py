@@ -237,7 +237,7 @@ def replicas(f: Doc, doc: Doc) -> str:
         f"One burst of {n(f['count'])} messages, due at one instant, shared by several",
         f"service processes on the same Redis (each `DELIVERY_CONCURRENCY="
         f"{DELIVERY_CONCURRENCY}`). Per-process counts come from each process's",
-        '`scheduler_deliveries_total{outcome="delivered"}`.',
+        '`scheduler_api_deliveries_total{outcome="delivered"}`.',
         "",
         "| Processes | Time to last | Deliveries/s | Delivered per process | Duplicates | "
         "CPU per process / Redis | Lateness p50 | p99 |",

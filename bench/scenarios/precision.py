@@ -50,7 +50,7 @@ def _service_lateness(base: str) -> dict[str, Any]:
         (float(sample.labels["le"]), sample.value)
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "scheduler_delivery_lateness_seconds_bucket"
+        if sample.name == "scheduler_api_delivery_lateness_seconds_bucket"
     ]
     p50, p99 = histogram_quantile(buckets, 0.5), histogram_quantile(buckets, 0.99)
     return {

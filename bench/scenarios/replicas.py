@@ -9,7 +9,9 @@ from typing import Any
 from bench.context import Bench
 from bench.scenarios.burst import burst_through
 
-_DELIVERED = re.compile(r'^scheduler_deliveries_total\{outcome="delivered"\} ([0-9.e+]+)$', re.M)
+_DELIVERED = re.compile(
+    r'^scheduler_api_deliveries_total\{outcome="delivered"\} ([0-9.e+]+)$', re.M
+)
 
 
 def run(bench: Bench) -> dict[str, Any]:

@@ -292,8 +292,8 @@ def test_nothing_is_lost_when_the_lease_holder_dies_during_a_burst(forwards: Non
 def test_metrics_are_exported(forwards: None) -> None:
     text = str(call("GET", "/metrics"))
     for name in (
-        "scheduler_messages_scheduled_total",
-        "scheduler_deliveries_total",
-        "scheduler_leader",
+        "scheduler_api_messages_scheduled_total",
+        "scheduler_api_deliveries_total",
+        "scheduler_api_leader",
     ):
         assert name in text

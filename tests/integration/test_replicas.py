@@ -172,8 +172,8 @@ def wait_drained(db: redis.Redis, *, timeout: float) -> bool:
 def in_flight(replica: Replica) -> float:
     """Deliveries started (lateness observed) minus deliveries finished, from /metrics."""
     samples = replica.metrics(timeout=1.0)
-    started = samples.get("scheduler_delivery_lateness_seconds_count", 0.0)
-    finished = sum(v for k, v in samples.items() if k.startswith("scheduler_deliveries_total{"))
+    started = samples.get("scheduler_api_delivery_lateness_seconds_count", 0.0)
+    finished = sum(v for k, v in samples.items() if k.startswith("scheduler_api_deliveries_total{"))
     return started - finished
 
 
@@ -437,13 +437,15 @@ def test_a_paused_lease_holder_is_fenced_out_when_it_resumes(
     resumed_wall, resumed = time.time(), time.monotonic()
     assert wait_until(lambda: holder.is_leader(timeout=2) is False, timeout=10, interval=0.01)
     stepped_down = time.monotonic() - resumed
-    assert wait_until(lambda: holder.metrics(timeout=2).get("scheduler_leader") == 0.0, timeout=5)
+    assert wait_until(
+        lambda: holder.metrics(timeout=2).get("scheduler_api_leader") == 0.0, timeout=5
+    )
     samples = 0
     deadline = time.monotonic() + 3.0
     while time.monotonic() < deadline:  # watch both for a while: one holder, never two
         assert holder.is_leader(timeout=2) is False
         assert lease(db) == taken, "the lease changed hands after the resume"
-        assert holder.metrics(timeout=2).get("scheduler_leader") == 0.0
+        assert holder.metrics(timeout=2).get("scheduler_api_leader") == 0.0
         samples += 1
         time.sleep(0.1)
     assert new_holder.is_leader() is True

@@ -56,27 +56,27 @@ class TestMetrics:
         api.post("/messages", json=message("dead", sink.url("/status/404")), headers=AUTH)
         assert wait_until(
             lambda: (
-                value(api, "scheduler_deliveries_total", outcome="delivered") == 2
-                and value(api, "scheduler_deliveries_total", outcome="dead_lettered") == 1
+                value(api, "scheduler_api_deliveries_total", outcome="delivered") == 2
+                and value(api, "scheduler_api_deliveries_total", outcome="dead_lettered") == 1
             )
         )
-        assert value(api, "scheduler_messages_scheduled_total") == 3
-        assert value(api, "scheduler_deliveries_total", outcome="retried") == 1
-        assert value(api, "scheduler_delivery_attempts_total", status_class="2xx") == 2
-        assert value(api, "scheduler_delivery_attempts_total", status_class="5xx") == 1
-        assert value(api, "scheduler_delivery_attempts_total", status_class="4xx") == 1
-        assert value(api, "scheduler_delivery_lateness_seconds_count") == 4
-        assert value(api, "scheduler_webhook_request_duration_seconds_count") == 4
+        assert value(api, "scheduler_api_messages_scheduled_total") == 3
+        assert value(api, "scheduler_api_deliveries_total", outcome="retried") == 1
+        assert value(api, "scheduler_api_delivery_attempts_total", status_class="2xx") == 2
+        assert value(api, "scheduler_api_delivery_attempts_total", status_class="5xx") == 1
+        assert value(api, "scheduler_api_delivery_attempts_total", status_class="4xx") == 1
+        assert value(api, "scheduler_api_delivery_lateness_seconds_count") == 4
+        assert value(api, "scheduler_api_webhook_request_duration_seconds_count") == 4
         route = {"method": "POST", "route": "/messages", "status": "200"}
-        assert value(api, "scheduler_http_requests_total", **route) == 3
-        assert value(api, "scheduler_redis_up") == 1
+        assert value(api, "scheduler_api_http_requests_total", **route) == 3
+        assert value(api, "scheduler_api_redis_up") == 1
 
     def test_lease_holder_exports_cluster_gauges(self, api: TestClient) -> None:
         api.post("/messages", json=message("later", NOWHERE, at="2999-01-01"), headers=AUTH)
-        assert wait_until(lambda: value(api, "scheduler_leader") == 1)
-        assert wait_until(lambda: value(api, "scheduler_pending_messages") == 1, timeout=10)
-        assert value(api, "scheduler_inflight_messages") == 0
-        assert value(api, "scheduler_dead_letter_messages") == 0
+        assert wait_until(lambda: value(api, "scheduler_api_leader") == 1)
+        assert wait_until(lambda: value(api, "scheduler_api_pending_messages") == 1, timeout=10)
+        assert value(api, "scheduler_api_inflight_messages") == 0
+        assert value(api, "scheduler_api_dead_letter_messages") == 0
         assert api.get("/health").json()["leader"] is True
 
     def test_labels_never_carry_ids_or_urls(self, api: TestClient, sink: Sink) -> None:
@@ -334,7 +334,7 @@ class TestMetricsReference:
 
     def test_the_table_matches_the_scrape(self, api: TestClient) -> None:
         # The lease holder's gauges appear once it has read the store's statistics.
-        assert wait_until(lambda: "scheduler_pending_messages" in self.exported(api))
+        assert wait_until(lambda: "scheduler_api_pending_messages" in self.exported(api))
         exported, documented = self.exported(api), self.documented()
         assert not exported - documented, f"exported but not documented: {exported - documented}"
         assert not documented - exported, f"documented but not exported: {documented - exported}"

@@ -23,28 +23,28 @@ COMPOSE_RULES_PATH = "/etc/prometheus/rules/prometheus-rules.yaml"
 
 # What the service exports (see docs/observability.md), plus the scrape's own `up`.
 COUNTERS = {
-    "scheduler_messages_scheduled_total",
-    "scheduler_deliveries_total",
-    "scheduler_delivery_attempts_total",
-    "scheduler_http_requests_total",
-    "scheduler_messages_refused_total",
-    "scheduler_redis_errors_total",
+    "scheduler_api_messages_scheduled_total",
+    "scheduler_api_deliveries_total",
+    "scheduler_api_delivery_attempts_total",
+    "scheduler_api_http_requests_total",
+    "scheduler_api_messages_refused_total",
+    "scheduler_api_redis_errors_total",
 }
 HISTOGRAMS = {
-    "scheduler_delivery_lateness_seconds",
-    "scheduler_webhook_request_duration_seconds",
-    "scheduler_http_request_duration_seconds",
+    "scheduler_api_delivery_lateness_seconds",
+    "scheduler_api_webhook_request_duration_seconds",
+    "scheduler_api_http_request_duration_seconds",
 }
 GAUGES = {
-    "scheduler_pending_messages",
-    "scheduler_inflight_messages",
-    "scheduler_dead_letter_messages",
-    "scheduler_leader",
-    "scheduler_redis_up",
-    "scheduler_redis_memory_used_bytes",
-    "scheduler_redis_memory_max_bytes",
-    "scheduler_stored_messages",
-    "scheduler_stored_body_bytes",
+    "scheduler_api_pending_messages",
+    "scheduler_api_inflight_messages",
+    "scheduler_api_dead_letter_messages",
+    "scheduler_api_leader",
+    "scheduler_api_redis_up",
+    "scheduler_api_redis_memory_used_bytes",
+    "scheduler_api_redis_memory_max_bytes",
+    "scheduler_api_stored_messages",
+    "scheduler_api_stored_body_bytes",
     "up",
 }
 EXPORTED = (
@@ -184,8 +184,8 @@ def test_recording_rules_follow_the_level_metric_operation_convention() -> None:
     ("expr", "names"),
     [
         (
-            'sum by (le) (rate(scheduler_x_bucket{route="/a/{id}"}[5m] offset 1h))',
-            {"scheduler_x_bucket"},
+            'sum by (le) (rate(scheduler_api_x_bucket{route="/a/{id}"}[5m] offset 1h))',
+            {"scheduler_api_x_bucket"},
         ),
         ('absent(up{job=~"$job"} == 1) or vector(0)', {"up"}),
         ("a:b:c > 0.5 unless on (job) b_total", {"a:b:c", "b_total"}),
