@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import __version__, errors
+from . import __version__, errors, mcp_endpoint
 from .config import Settings
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
@@ -43,6 +43,8 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
     errors.install(app)
     app.include_router(api)
     app.include_router(probes)
+    if settings.mcp_enabled:
+        mcp_endpoint.mount(app, runtime)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(Instrumentation, metrics=metrics, tracing=tracing)
     return app

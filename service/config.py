@@ -87,6 +87,8 @@ class Settings(BaseSettings):
 
     metrics_token: SecretStr | None = None
     docs_enabled: bool = True
+    # The agent tools at /mcp (Model Context Protocol), behind the same token as the API.
+    mcp_enabled: bool = True
     # Tracing is off unless the standard OpenTelemetry variables configure an exporter.
     otel_traces_exporter: str | None = None
     otel_exporter_otlp_endpoint: str | None = None
