@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import __version__, errors, mcp_endpoint
+from . import __version__, errors, mcp_endpoint, openapi
 from .config import Settings
 from .metrics import Metrics
 from .middleware import BodyLimit, Instrumentation
@@ -34,6 +34,7 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
         version=__version__,
         description=DESCRIPTION,
         lifespan=runtime.lifespan,
+        openapi_tags=openapi.TAGS,
         # DOCS_ENABLED=false closes /docs, /redoc and /openapi.json (open, like the probes).
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
