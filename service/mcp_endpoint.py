@@ -1,8 +1,8 @@
 """The MCP endpoint at /mcp: the agent tools over Streamable HTTP, behind the API token.
 
-A tool call answers the JSON the HTTP route answers; a refused call answers the API's
-error body (`detail`, `code`, `errors`) as a tool error, so an agent reads the same
-message a person reading the HTTP answer would.
+A tool call answers the JSON the HTTP route answers (as text and as structured content);
+a refused call answers the API's error body (`detail`, `code`, `errors`) as the text of
+a tool error, so an agent reads the same message a person reading the HTTP answer would.
 """
 
 from __future__ import annotations
@@ -72,7 +72,11 @@ class TokenGuard:
         self.manager = manager
         self.runtime = runtime
 
+    path = PATH
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # FastAPI's routes put themselves here; request metrics and spans read the path.
+        scope["route"] = self
         # Unauthorized propagates to the app's error handlers: the API's 401, word for word.
         auth.check(Request(scope), self.runtime.token)
         await self.manager.handle_request(scope, receive, send)
@@ -148,7 +152,8 @@ def _refusal(error: ServiceError) -> CallToolResult:
     body: dict[str, Any] = {"detail": error.message, "code": error.code}
     if error.errors is not None:
         body["errors"] = error.errors
-    return CallToolResult(content=[_text(body)], structured_content=body, is_error=True)
+    # Text only: structured content must match the tool's output schema, an error does not.
+    return CallToolResult(content=[_text(body)], is_error=True)
 
 
 def _text(body: dict[str, Any]) -> TextContent:

@@ -7,6 +7,7 @@ same words; the endpoint needs the API token.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -67,13 +68,20 @@ def innermost(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 def call(url: str, *calls: tuple[str, dict[str, Any]]) -> list[tuple[bool, Any]]:
-    """(is_error, structured answer) of each tool call, made in order in one session."""
+    """(is_error, answer) of each tool call, made in order in one session.
+
+    The answer is the JSON text the tool sent; a success carries it as structured
+    content too.
+    """
 
     async def body(client: Client) -> list[tuple[bool, Any]]:
         answers = []
         for name, arguments in calls:
             result = await client.call_tool(name, arguments)
-            answers.append((result.is_error, result.structured_content))
+            [content] = result.content
+            answer = json.loads(content.text)  # type: ignore[union-attr]
+            assert result.is_error or result.structured_content == answer
+            answers.append((result.is_error, answer))
         return answers
 
     return with_client(url, body)
@@ -259,3 +267,9 @@ def test_the_sdk_client_without_the_token_cannot_connect(live: str) -> None:
 def test_mcp_enabled_false_serves_no_endpoint(start_app: Callable[..., TestClient]) -> None:
     api = start_app(mcp_enabled=False)
     assert api.post("/mcp", json={}, headers=AUTH).status_code == 404
+
+
+def test_requests_to_the_endpoint_are_counted_under_its_path(live: str) -> None:
+    one(live, "list_messages", {})
+    metrics = httpx.get(f"{live}/metrics").text
+    assert 'method="POST",route="/mcp",status="200"' in metrics
