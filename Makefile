@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install tools lint pytest bench bench-quick clean lock demo demo-down
+.PHONY: run test install tools lint pytest openapi bench bench-quick clean lock demo demo-down
 
 run: install
 	@bash scripts/run.sh
@@ -29,6 +29,10 @@ lint: install
 
 pytest: install
 	$(BIN)/pytest
+
+# docs/openapi.json: the document the app serves at /openapi.json (a test keeps them equal).
+openapi: install
+	$(BIN)/python -m service.openapi docs/openapi.json
 
 # uv.lock pins every dependency of every extra for every platform; requirements.lock is its
 # runtime part with hashes, which the Dockerfile installs. tests/deploy/test_lock.py fails when

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import __version__, errors
+from . import __version__, errors, mcp_endpoint, openapi
 from .config import Settings
 from .console_routes import console_router
 from .metrics import Metrics
@@ -35,6 +35,7 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
         version=__version__,
         description=DESCRIPTION,
         lifespan=runtime.lifespan,
+        openapi_tags=openapi.TAGS,
         # DOCS_ENABLED=false closes /docs, /redoc and /openapi.json (open, like the probes).
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
@@ -46,6 +47,8 @@ def create_app(settings: Settings, *, tracing: Tracing | None = None) -> FastAPI
     app.include_router(probes)
     if settings.console_enabled:
         app.include_router(console_router())
+    if settings.mcp_enabled:
+        mcp_endpoint.mount(app, runtime)
     app.add_middleware(BodyLimit, limit=settings.max_payload_bytes)
     app.add_middleware(Instrumentation, metrics=metrics, tracing=tracing)
     return app

@@ -23,6 +23,7 @@ def token_matches(header: str | None, expected: bytes) -> bool:
 
 
 def check(request: Request, expected: bytes) -> None:
+    """Unauthorized, with what to send, unless the request carries the expected token."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("Missing token: send 'Authorization: Bearer <API_TOKEN>'.")

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     docs_enabled: bool = True
     # The web console at /console (static files; every call it makes needs the token).
     console_enabled: bool = True
+    # The agent tools at /mcp (Model Context Protocol), behind the same token as the API.
+    mcp_enabled: bool = True
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
 

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import auth
-from .responses import ErrorBody, Health
+from .metrics import Metrics
+from .responses import ErrorBody, Health, Liveness
 from .runtime import Runtime
 
 probes = APIRouter(tags=["probes"])
@@ -18,8 +19,28 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+_UNHEALTHY = {
+    "status": "unhealthy",
+    "redis": "disconnected",
+    "leader": False,
+    "draining": False,
+    "version": "1.0.0",
+}
+
+
 @probes.get(
-    "/health", response_model=Health, responses={503: {"model": Health}}, operation_id="health"
+    "/health",
+    response_model=Health,
+    response_description="Ready: Redis accepts writes and the replica is not draining.",
+    responses={
+        503: {
+            "model": Health,
+            "description": "Not ready: Redis cannot take a write now (`redis` says why), or "
+            "the replica is draining.",
+            "content": {"application/json": {"example": _UNHEALTHY}},
+        }
+    },
+    operation_id="getHealth",
 )
 async def health(request: Request) -> JSONResponse:
     """Readiness: 200 while Redis accepts writes and the replica is not draining. No auth."""
@@ -38,8 +59,18 @@ async def health(request: Request) -> JSONResponse:
 
 @probes.get(
     "/livez",
-    responses={503: {"description": "A background loop has stopped."}},
-    operation_id="liveness",
+    response_model=Liveness,
+    response_description="Alive: the process and its background loops run.",
+    responses={
+        503: {
+            "model": Liveness,
+            "description": "A background loop has stopped: restart the process.",
+            "content": {
+                "application/json": {"example": {"status": "dead", "stoppedLoops": ["delivery"]}}
+            },
+        }
+    },
+    operation_id="getLiveness",
 )
 async def livez(request: Request) -> JSONResponse:
     """Liveness: 200 while the process and its loops run, whatever Redis does. No auth."""
@@ -49,11 +80,33 @@ async def livez(request: Request) -> JSONResponse:
     return JSONResponse({"status": "alive"})
 
 
+def _metrics_example() -> str:
+    """The first metric /metrics serves, taken from the metrics themselves so it stays true."""
+    return "\n".join(generate_latest(Metrics().registry).decode().splitlines()[:3]) + "\n"
+
+
 @probes.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}, 401: {"model": ErrorBody}},
-    operation_id="metrics",
+    response_description="Prometheus text exposition format.",
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": _metrics_example()}}
+        },
+        401: {
+            "model": ErrorBody,
+            "description": "METRICS_TOKEN is set and the Bearer token is missing or wrong.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "detail": "Missing token: send 'Authorization: Bearer <API_TOKEN>'.",
+                        "code": "unauthorized",
+                    }
+                }
+            },
+        },
+    },
+    operation_id="getMetrics",
 )
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; needs `Bearer METRICS_TOKEN` only when that is set."""

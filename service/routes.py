@@ -10,13 +10,13 @@ from fastapi.security import HTTPAuthorizationCredentials
 from . import auth
 from .dead_letters import DeadLetters
 from .messages import Messages
+from .openapi import error_responses as _errors
 from .recurring import Recurring
 from .responses import (
     BatchResponse,
     BulkDeleteResponse,
     DeadLetterList,
     DeleteResponse,
-    ErrorBody,
     MessageDetail,
     MessageList,
     RedriveResponse,
@@ -51,16 +51,12 @@ async def dead_letters(request: Request) -> DeadLetters:
     return runtime(request).dead_letters
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorBody} for status in (401, 503, *statuses)}
-
-
 # OpenAPI links: what a client (and schemathesis' stateful phase) can do next with the
 # id an answer carries.
 _BY_ID = {"message_id": "$response.body#/messageId"}
 _SCHEDULED_LINKS: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Scheduled.",
+        "description": "Scheduled: stored in Redis before this answer, so it survives restarts.",
         "links": {
             "GetMessage": {"operationId": "getMessage", "parameters": _BY_ID},
             "CancelMessage": {"operationId": "cancelMessage", "parameters": _BY_ID},
@@ -72,10 +68,20 @@ _SCHEDULED_LINKS: dict[int | str, dict[str, Any]] = {
 MessagesDep = Annotated[Messages, Depends(messages)]
 DeadLettersDep = Annotated[DeadLetters, Depends(dead_letters)]
 # Longer than an id (256): callbacks and fires have ids derived from another id.
-MessageId = Annotated[str, Path(min_length=1, max_length=320, description="The message id.")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+MessageId = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=320, description="The message id.", examples=["unique-message-id"]
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.", examples=[100])]
 Cursor = Annotated[
-    str | None, Query(max_length=1024, description="nextCursor of the previous page.")
+    str | None,
+    Query(
+        max_length=1024,
+        description="nextCursor of the previous page.",
+        examples=["MTkyNDMzODYwMDAwMDp1bmlxdWUtbWVzc2FnZS1pZA"],
+    ),
 ]
 Labels = Annotated[
     list[str],
@@ -83,11 +89,15 @@ Labels = Annotated[
         alias="label",
         max_length=16,
         description="`name:value`; repeat it and every label must match.",
+        examples=[["contact:c-1042"]],
     ),
 ]
 StateFilter = Annotated[
     Literal["scheduled", "retrying", "in_flight"] | None,
-    Query(description="Only messages never attempted, waiting for a retry, or in flight."),
+    Query(
+        description="Only messages never attempted, waiting for a retry, or in flight.",
+        examples=["scheduled"],
+    ),
 ]
 
 api = APIRouter(dependencies=[Depends(require_token)])
@@ -110,6 +120,7 @@ async def schedule_message(body: ScheduleRequest, ops: MessagesDep) -> ScheduleR
     response_model=BatchResponse,
     responses=_errors(413, 422),
     operation_id="scheduleMessages",
+    response_description="One result per item, in request order.",
     tags=["messages"],
 )
 async def schedule_messages(body: BatchRequest, ops: MessagesDep) -> BatchResponse:
@@ -122,6 +133,7 @@ async def schedule_messages(body: BatchRequest, ops: MessagesDep) -> BatchRespon
     response_model=MessageList,
     responses=_errors(422),
     operation_id="listMessages",
+    response_description="A page of pending messages, soonest first.",
     tags=["messages"],
 )
 async def list_messages(
@@ -140,6 +152,7 @@ async def list_messages(
     response_model=BulkDeleteResponse,
     responses=_errors(422),
     operation_id="cancelMessagesByLabel",
+    response_description="How many messages were cancelled.",
     tags=["messages"],
 )
 async def cancel_messages_by_label(ops: MessagesDep, labels: Labels = []) -> BulkDeleteResponse:  # noqa: B006
@@ -152,6 +165,7 @@ async def cancel_messages_by_label(ops: MessagesDep, labels: Labels = []) -> Bul
     response_model=MessageDetail,
     responses=_errors(404, 422),
     operation_id="getMessage",
+    response_description="The message, its options (header names only) and its last attempts.",
     tags=["messages"],
 )
 async def get_message(message_id: MessageId, ops: MessagesDep) -> MessageDetail:
@@ -164,12 +178,19 @@ async def get_message(message_id: MessageId, ops: MessagesDep) -> MessageDetail:
     response_model=MessageDetail,
     responses=_errors(404, 409, 413, 422),
     operation_id="patchMessage",
+    response_description="The message as changed.",
     tags=["messages"],
 )
 async def patch_message(
     message_id: MessageId,
     ops: MessagesDep,
-    changes: Annotated[dict[str, Any], Body(description="A JSON merge patch (RFC 7396).")],
+    changes: Annotated[
+        dict[str, Any],
+        Body(
+            description="A JSON merge patch (RFC 7396): members given replace, null removes.",
+            examples=[{"delay": "PT2H", "labels": {"step": "reminder-2"}}],
+        ),
+    ],
 ) -> MessageDetail:
     """Change a pending message: any field but `id`; 409 while it is being delivered."""
     return await ops.patch(message_id, changes)
@@ -180,6 +201,7 @@ async def patch_message(
     response_model=DeleteResponse,
     responses=_errors(404, 422),
     operation_id="cancelMessage",
+    response_description="Cancelled.",
     tags=["messages"],
 )
 async def cancel_message(message_id: MessageId, ops: MessagesDep) -> DeleteResponse:
@@ -190,8 +212,9 @@ async def cancel_message(message_id: MessageId, ops: MessagesDep) -> DeleteRespo
 @api.get(
     "/dead-letters",
     response_model=DeadLetterList,
-    responses=_errors(422),
+    responses=_errors(422, resource="dead letter"),
     operation_id="listDeadLetters",
+    response_description="A page of dead letters, oldest first.",
     tags=["dead letters"],
 )
 async def list_dead_letters(
@@ -207,8 +230,9 @@ async def list_dead_letters(
 @api.post(
     "/dead-letters/{message_id}/redrive",
     response_model=RedriveResponse,
-    responses=_errors(404, 422),
+    responses=_errors(404, 422, resource="dead letter"),
     operation_id="redriveDeadLetter",
+    response_description="Due again now, attempts reset.",
     tags=["dead letters"],
 )
 async def redrive_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> RedriveResponse:
@@ -219,8 +243,9 @@ async def redrive_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> Red
 @api.delete(
     "/dead-letters/{message_id}",
     response_model=DeleteResponse,
-    responses=_errors(404, 422),
-    operation_id="cancelDeadLetter",
+    responses=_errors(404, 422, resource="dead letter"),
+    operation_id="deleteDeadLetter",
+    response_description="Dropped.",
     tags=["dead letters"],
 )
 async def cancel_dead_letter(message_id: MessageId, ops: DeadLettersDep) -> DeleteResponse:
@@ -233,14 +258,18 @@ async def recurring(request: Request) -> Recurring:
 
 
 RecurringDep = Annotated[Recurring, Depends(recurring)]
-ScheduleId = Annotated[str, Path(min_length=1, max_length=256, description="The schedule id.")]
+ScheduleId = Annotated[
+    str,
+    Path(min_length=1, max_length=256, description="The schedule id.", examples=["weekday-report"]),
+]
 
 
 @api.post(
     "/schedules",
     response_model=ScheduleCreated,
-    responses=_errors(409, 413, 422),
+    responses=_errors(409, 413, 422, resource="schedule"),
     operation_id="createSchedule",
+    response_description="Created, with its next five fire times.",
     tags=["schedules"],
 )
 async def create_schedule(body: RecurringRequest, ops: RecurringDep) -> ScheduleCreated:
@@ -251,8 +280,9 @@ async def create_schedule(body: RecurringRequest, ops: RecurringDep) -> Schedule
 @api.get(
     "/schedules",
     response_model=ScheduleList,
-    responses=_errors(422),
+    responses=_errors(422, resource="schedule"),
     operation_id="listSchedules",
+    response_description="A page of schedules, in the order they were created.",
     tags=["schedules"],
 )
 async def list_schedules(
@@ -268,8 +298,9 @@ async def list_schedules(
 @api.get(
     "/schedules/{schedule_id}",
     response_model=ScheduleDetail,
-    responses=_errors(404, 422),
+    responses=_errors(404, 422, resource="schedule"),
     operation_id="getSchedule",
+    response_description="The schedule, its next runs and fire counts.",
     tags=["schedules"],
 )
 async def get_schedule(schedule_id: ScheduleId, ops: RecurringDep) -> ScheduleDetail:
@@ -280,14 +311,21 @@ async def get_schedule(schedule_id: ScheduleId, ops: RecurringDep) -> ScheduleDe
 @api.patch(
     "/schedules/{schedule_id}",
     response_model=ScheduleDetail,
-    responses=_errors(404, 409, 413, 422),
+    responses=_errors(404, 409, 413, 422, resource="schedule"),
     operation_id="patchSchedule",
+    response_description="The schedule as changed.",
     tags=["schedules"],
 )
 async def patch_schedule(
     schedule_id: ScheduleId,
     ops: RecurringDep,
-    changes: Annotated[dict[str, Any], Body(description="A JSON merge patch (RFC 7396).")],
+    changes: Annotated[
+        dict[str, Any],
+        Body(
+            description="A JSON merge patch (RFC 7396): members given replace, null removes.",
+            examples=[{"paused": True}],
+        ),
+    ],
 ) -> ScheduleDetail:
     """Change a schedule ({"paused": true} pauses it); takes effect from the next fire."""
     return await ops.patch(schedule_id, changes)
@@ -296,8 +334,9 @@ async def patch_schedule(
 @api.delete(
     "/schedules/{schedule_id}",
     response_model=ScheduleDeleted,
-    responses=_errors(404, 422),
+    responses=_errors(404, 422, resource="schedule"),
     operation_id="deleteSchedule",
+    response_description="Deleted: no fire after this answer.",
     tags=["schedules"],
 )
 async def delete_schedule(schedule_id: ScheduleId, ops: RecurringDep) -> ScheduleDeleted:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
 from redis.asyncio import Redis
@@ -50,6 +50,11 @@ class Runtime:
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._drained: asyncio.Task[None] | None = None
+        self._alongside: list[Callable[[], AbstractAsyncContextManager[None]]] = []
+
+    def run_alongside(self, context: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+        """Hold `context()` open while the runtime runs: entered after start, left before close."""
+        self._alongside.append(context)
 
     async def start(self) -> None:
         settings = self.settings
@@ -181,6 +186,9 @@ class Runtime:
     async def lifespan(self, _: Any) -> AsyncIterator[None]:
         await self.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                for context in self._alongside:
+                    await stack.enter_async_context(context())
+                yield
         finally:
             await self.close()

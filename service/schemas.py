@@ -193,6 +193,10 @@ class ScheduleRequest(MessageOptions):
 class BatchRequest(BaseModel):
     """Up to 1,000 messages, each checked and scheduled on its own."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"messages": [EXAMPLE_MESSAGE, EXAMPLE_WITH_OPTIONS]}]}
+    )
+
     messages: list[Any] = Field(
         min_length=1,
         max_length=1000,

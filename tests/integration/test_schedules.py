@@ -186,6 +186,10 @@ class TestFires:
             api.patch("/schedules/race", json={"paused": not paused}, headers=AUTH)
             paused = not paused
             time.sleep(0.15)
+        # Toggling every 0.15 s can keep every 1 s tick inside a paused window (it depends on
+        # request latency), so end unpaused for longer than a tick: at least one fire happens.
+        api.patch("/schedules/race", json={"paused": False}, headers=AUTH)
+        time.sleep(1.2)
         api.delete("/schedules/race", headers=AUTH)
         time.sleep(1.5)
         counts = Counter(fire_ticks(sink, "race"))

@@ -4,43 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
 from service.app import create_app
 from tests.conftest import TOKEN
-from tests.support.redis_server import free_port
+from tests.support.live import serve
 
 
 @pytest.fixture
 def live_url(make_settings: Any) -> Iterator[str]:
-    """The app served by uvicorn on a free port, in a thread of this process."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(make_settings()),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        loop="asyncio",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not server.started:
-        time.sleep(0.05)
-    assert httpx.get(f"{url}/health").status_code == 200
-    yield url
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve(create_app(make_settings())) as url:
+        yield url
 
 
 # Enough cases per operation to reach the edges of date-times (offsets at the ends of
