@@ -301,6 +301,25 @@ def test_service_monitor_scrapes_metrics_with_the_token(render: Render) -> None:
     endpoint = monitor["spec"]["endpoints"][0]
     assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
     assert endpoint["authorization"]["credentials"]["key"] == "metrics-token"
+    assert "relabelings" not in endpoint and "metricRelabelings" not in endpoint
+
+
+def test_service_monitor_goes_where_prometheus_looks_and_relabels(
+    render: Render, tmp_path: Path
+) -> None:
+    drop = {"action": "drop", "regex": "python_info", "sourceLabels": ["__name__"]}
+    node = {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"]}
+    values = tmp_path / "values.yaml"
+    monitor_values = {"enabled": True, "namespace": "monitoring"}
+    monitor_values |= {"relabelings": [node], "metricRelabelings": [drop]}
+    values.write_text(json.dumps({"metrics": {"serviceMonitor": monitor_values}}))
+    monitor = one(render(values), "ServiceMonitor")
+    assert monitor["metadata"]["namespace"] == "monitoring"
+    # It still selects the release's own Service, in the release's namespace.
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] != ["monitoring"]
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["relabelings"] == [node]
+    assert endpoint["metricRelabelings"] == [drop]
 
 
 def _documented_paths() -> list[str]:
