@@ -159,7 +159,7 @@ class Messages:
             created_ms=now_ms if created_ms is None else created_ms,
             trace=self.tracing.current_traceparent() if trace is None else trace,
             inc=inc,
-            options=_options(request),
+            options=request_options(request),
             headers=request.headers or {},
         )
 
@@ -317,7 +317,8 @@ def _as_request(record: MessageRecord) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _options(request: ScheduleRequest) -> Options:
+def request_options(request: ScheduleRequest | RecurringRequest) -> Options:
+    """The options a request asks for, as stored (header names only: values are secrets)."""
     return Options(
         method=request.method,
         header_names=sorted(request.headers or {}),

@@ -13,9 +13,8 @@ from .cursor import decode_cursor, encode_cursor
 from .errors import Conflict, InvalidInput, NotFound, field_errors, summarise
 from .fields import iso
 from .firing import next_runs, plan
-from .messages import label_filters, merge_patch
+from .messages import label_filters, merge_patch, request_options
 from .metrics import Metrics
-from .options import Options
 from .records import NewMessage, new_message_id, split_body
 from .recurring_records import Definition, fire
 from .responses import (
@@ -156,16 +155,7 @@ def _definition(
         end_ms=int(request.endAt.timestamp() * 1000) if request.endAt else None,
         paused=request.paused,
         url=request.webhookUrl,
-        options=Options(
-            method=request.method,
-            header_names=sorted(request.headers or {}),
-            max_attempts=request.maxAttempts,
-            timeout=request.timeoutSeconds,
-            max_lateness=request.maxLatenessSeconds,
-            labels=request.labels or {},
-            callback_url=request.callbackUrl,
-            failure_callback_url=request.failureCallbackUrl,
-        ),
+        options=request_options(request),
         created_ms=created_ms,
         anchor_ms=anchor,
     )

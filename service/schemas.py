@@ -61,6 +61,16 @@ WebhookUrl = Annotated[
 ]
 
 
+def _check_body(method: str, given: bool, present: bool) -> None:
+    """GET and DELETE send no body, so no payload; every other method needs one (which
+    may be null). Shared by messages and recurring schedules."""
+    if method in ("GET", "DELETE"):
+        if present:
+            raise ValueError(f"payload: a {method} request sends no body: omit payload")
+    elif not given:
+        raise ValueError("payload: Field required")
+
+
 class MessageOptions(BaseModel):
     """What a message may ask of its delivery besides when, what and where."""
 
@@ -162,12 +172,7 @@ class ScheduleRequest(MessageOptions):
         # "field: message" lets the error handler name the field (errors.py).
         if (self.scheduleTo is None) == (self.delay is None):
             raise ValueError("scheduleTo: give exactly one of scheduleTo and delay")
-        given = "payload" in self.model_fields_set
-        if self.method in ("GET", "DELETE"):
-            if self.payload is not None:
-                raise ValueError(f"payload: a {self.method} request sends no body: omit payload")
-        elif not given:
-            raise ValueError("payload: Field required")
+        _check_body(self.method, "payload" in self.model_fields_set, self.payload is not None)
         return self
 
     @property
@@ -317,12 +322,7 @@ class RecurringRequest(MessageOptions):
             raise ValueError("cron: give exactly one of cron and every")
         if self.startAt and self.endAt and self.endAt <= self.startAt:
             raise ValueError("endAt: must be after startAt")
-        given = "payload" in self.model_fields_set
-        if self.method in ("GET", "DELETE"):
-            if self.payload is not None:
-                raise ValueError(f"payload: a {self.method} request sends no body: omit payload")
-        elif not given:
-            raise ValueError("payload: Field required")
+        _check_body(self.method, "payload" in self.model_fields_set, self.payload is not None)
         return self
 
     @property
