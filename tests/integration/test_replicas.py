@@ -433,8 +433,9 @@ def test_a_paused_lease_holder_is_fenced_out_when_it_resumes(
     ), "the frozen claim was never recovered"
     paused_for = time.monotonic() - paused_at
 
-    holder.resume()
+    # Read the clocks before the signal: the resumed process may log within microseconds.
     resumed_wall, resumed = time.time(), time.monotonic()
+    holder.resume()
     assert wait_until(lambda: holder.is_leader(timeout=2) is False, timeout=10, interval=0.01)
     stepped_down = time.monotonic() - resumed
     assert wait_until(
