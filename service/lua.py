@@ -41,6 +41,7 @@ NAMES = (
     "sched_advance",
     "sched_delete",
     "sched_page",
+    "partition_count",
 )
 
 

@@ -54,7 +54,7 @@ class Messages:
         settings: Settings,
         metrics: Metrics,
         tracing: Tracing,
-        notify: Callable[[int], None],
+        notify: Callable[[int, str], None],
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -79,7 +79,7 @@ class Messages:
         )
         self._refuse_unless_stored(stored, message.id)
         self.metrics.scheduled.inc()
-        self.notify(message.due_ms)
+        self.notify(message.due_ms, message.id)
         return ScheduleResponse(messageId=message.id)
 
     async def schedule_batch(self, batch: BatchRequest) -> BatchResponse:
@@ -113,7 +113,7 @@ class Messages:
                 messageId=message.id, status="error", code=error.code, detail=error.message
             )
         self.metrics.scheduled.inc()
-        self.notify(message.due_ms)
+        self.notify(message.due_ms, message.id)
         return BatchItem(messageId=message.id, status="scheduled")
 
     def _accept(self, request: ScheduleRequest, **keep: Any) -> NewMessage:
@@ -247,7 +247,7 @@ class Messages:
         self._refuse_unless_patched(
             await self.store.patch(message_id, read=record.raw, message=message), message_id
         )
-        self.notify(message.due_ms)
+        self.notify(message.due_ms, message.id)
         return await self.get(message_id)
 
     def _refuse_unless_patched(self, patched: Patched, message_id: str) -> None:

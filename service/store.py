@@ -6,6 +6,7 @@ numbers for the caller to guess.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from .history import HistoryRecord, decode_log
 from .keys import Keys, Layout, LegacyKeys
 from .lua import Scripts
+from .paging import Ask, Slice, merged_page, parse_slice
 from .records import (
     INLINE_BODY_BYTES,
     Claim,
@@ -139,16 +141,35 @@ class Store:
         labels: Sequence[str] = (),
     ) -> Page:
         """One page of an index (due, retrying, inflight, dead, lbl, dlbl) in time order,
-        filtered by state code and `name=value` labels, after the cursor entry."""
-        score, cursor_id = after if after else ("", "")
-        args = (index, limit, score, cursor_id, state, PAGE_EXAMINE, *labels)
-        reply = await self.scripts.run("page", self.layout.home, *args)
-        rows = [
-            Summary(_text(reply[i]), int(float(reply[i + 1])), Meta.decode(reply[i + 2]))
-            for i in range(3, len(reply), _PAGE_FIELDS)
-        ]
-        last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
-        return Page(rows=rows, total=int(reply[0]), last_examined=last)
+        filtered by state code and `name=value` labels, after the cursor entry; with
+        several partitions, theirs merged (paging.py)."""
+        if self.layout.count == 1:
+            args = _page_args(index, limit, after, state, labels)
+            reply = await self.scripts.run("page", self.layout.home, *args)
+            part = parse_slice(reply)
+            rows, total, last = part.rows, part.total, part.last_examined
+        else:
+            merged = await merged_page(
+                functools.partial(self._page_slices, index, state, labels),
+                partitions=self.layout.count,
+                limit=limit,
+                after=after,
+            )
+            rows, total, last = merged.rows, merged.total, merged.last
+        summaries = [Summary(id, score, Meta.decode(raw)) for (score, id), raw in rows]
+        return Page(rows=summaries, total=total, last_examined=last)
+
+    async def _page_slices(
+        self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
+    ) -> list[Slice]:
+        """Pages of several partitions, in one pipeline."""
+        examine = max(PAGE_EXAMINE // self.layout.count, 100)
+        partitions = self.layout.partitions()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ask in asks:
+                args = _page_args(index, ask.limit, ask.after, state, labels, examine=examine)
+                await self.scripts.run("page", partitions[ask.partition], *args, client=pipe)
+            return [parse_slice(reply) for reply in await pipe.execute()]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
@@ -239,10 +260,15 @@ class Store:
         return await self._fenced("purge_history", keys, lease_value, retention_ms, keep, limit)
 
     async def stats(self) -> Stats:
-        totals = [0] * 8
-        for keys in self.layout.partitions():
-            for i, value in enumerate(await self.scripts.run("stats", keys)):
-                totals[i] += int(value)
+        """Sizes summed over the partitions (one pipeline when there are several)."""
+        if self.layout.count == 1:
+            replies = [await self.scripts.run("stats", self.layout.home)]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys in self.layout.partitions():
+                    await self.scripts.run("stats", keys, client=pipe)
+                replies = await pipe.execute()
+        totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
 
     async def memory(self) -> tuple[int, int]:
@@ -257,6 +283,12 @@ class Store:
             "migrate", self.layout.home, limit, "L0", INLINE_BODY_BYTES, extra=legacy
         )
         return int(moved), int(left)
+
+    async def recorded_partitions(self) -> int:
+        """The partition count the data was written with (this layout's, at the first start)."""
+        home = self.layout.home
+        extra = [home.partition_count]
+        return int(await self.scripts.run("partition_count", home, self.layout.count, extra=extra))
 
     # -- the lease ------------------------------------------------------------------
 
@@ -284,6 +316,19 @@ def _callback_args(callback: NewMessage | None) -> tuple[Any, ...]:
 def _ack_args(item: Finish) -> tuple[Any, ...]:
     """A delivered message with a callback: its eight ack.lua arguments."""
     return (item.claim.id, item.claim.token, item.entry, *_callback_args(item.callback))
+
+
+def _page_args(
+    index: str,
+    limit: int,
+    after: tuple[int, str] | None,
+    state: str,
+    labels: Sequence[str],
+    *,
+    examine: int = PAGE_EXAMINE,
+) -> tuple[Any, ...]:
+    score, cursor_id = after if after else ("", "")
+    return (index, limit, score, cursor_id, state, examine, *labels)
 
 
 def _text(value: bytes | str) -> str:
