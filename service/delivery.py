@@ -165,7 +165,7 @@ class Dispatcher:
             for claim in batch.claims:
                 self._hand_over(claim)
             free -= len(batch.claims)
-            if free == 0:
+            if free == 0 or not self._claiming:
                 break
         return free
 

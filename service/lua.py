@@ -35,6 +35,7 @@ NAMES = (
     "purge_history",
     "lease_acquire",
     "lease_release",
+    "lease_mirror",
     "stats",
     "migrate",
     "sched_put",

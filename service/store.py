@@ -287,14 +287,29 @@ class Store:
     async def recorded_partitions(self) -> int:
         """The partition count the data was written with (this layout's, at the first start)."""
         home = self.layout.home
+        # A separate read: the first layout's keys are in another Cluster slot.
+        legacy = await self.redis.exists(LegacyKeys(self.layout.prefix).script_keys()[0])
+        args = (self.layout.count, "1" if legacy else "0")
         extra = [home.partition_count]
-        return int(await self.scripts.run("partition_count", home, self.layout.count, extra=extra))
+        return int(await self.scripts.run("partition_count", home, *args, extra=extra))
 
     # -- the lease ------------------------------------------------------------------
 
     async def lease_acquire(self, *, owner: str, ttl_ms: int) -> int:
-        """Take or renew the lease; returns the fencing token, 0 when someone else holds it."""
-        return int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
+        """Take or renew the lease; returns the fencing token, 0 when someone else holds it.
+
+        The lease lives in the home partition; the other partitions hold a copy for their
+        fenced scripts (lease_mirror.lua), written before the holder's first fenced write.
+        """
+        fence = int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
+        if fence and self.layout.count > 1:
+            value = f"{owner}:{fence}"
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys in self.layout.partitions()[1:]:
+                    await self.scripts.run("lease_mirror", keys, value, client=pipe)
+                if not all(int(named) for named in await pipe.execute()):
+                    return 0  # a newer holder has mirrored itself: this one lost the lease
+        return fence
 
     async def lease_release(self, *, lease_value: str) -> bool:
         return bool(await self.scripts.run("lease_release", self.layout.home, lease_value))
