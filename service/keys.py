@@ -169,6 +169,12 @@ def _script_keys(keys: Keys) -> tuple[str, ...]:
     return tuple(getattr(keys, name) for name in SCRIPT_KEYS)
 
 
+@functools.cache
+def encoded_script_keys(keys: Keys) -> tuple[bytes, ...]:
+    """A partition's script keys, encoded once: a pipeline of many calls packs faster."""
+    return tuple(key.encode() for key in _script_keys(keys))
+
+
 @dataclass(frozen=True, slots=True)
 class LegacyKeys:
     """Keys of the first storage layout (one `{prefix}` tag, payload inside the record)."""

@@ -7,6 +7,7 @@ prelude that names them (MSGS, DUE, ...) and the record's field positions (F_DUE
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -15,8 +16,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
-from .keys import SCRIPT_KEYS, Keys
+from .keys import SCRIPT_KEYS, Keys, encoded_script_keys
 from .records import META_FIELDS
 
 NAMES = (
@@ -66,6 +68,30 @@ class Scripts:
         all_keys = keys.script_keys() + list(extra) if extra else keys.script_keys()
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
 
+    async def read_many(
+        self, redis: Redis, calls: Sequence[tuple[str, Keys, Sequence[Any]]]
+    ) -> list[Any]:
+        """Run read-only scripts (name, partition, args) in one pipeline: one round trip.
+
+        A pipeline of registered scripts first asks Redis whether they exist (a second
+        round trip, on every call); here they are called by hash, and loaded and the
+        pipeline sent again only when Redis answers NOSCRIPT (after a restart). Safe
+        because nothing here writes.
+        """
+        for attempt in (1, 2):
+            async with redis.pipeline(transaction=False) as pipe:
+                for name, keys, args in calls:
+                    script_keys = encoded_script_keys(keys)
+                    pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
+                try:
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            for name in {name for name, _, _ in calls}:
+                await redis.script_load(source(name))
+        raise AssertionError("unreachable")
+
 
 @cache
 def source(name: str) -> str:
@@ -77,12 +103,61 @@ def source(name: str) -> str:
     are `no-writes`, so they answer too.
     """
     folder = resources.files(__package__).joinpath("scripts")
-    library = folder.joinpath("_lib.lua").read_text()
     body = folder.joinpath(f"{name}.lua").read_text()
     flags = ""
     if body.startswith("#!lua"):
         flags, _, body = body.partition("\n")
+    library = "\n".join(_library_for(body))
     return "\n".join(part for part in (flags, _prelude(), library, body) if part)
+
+
+def _library_for(body: str) -> list[str]:
+    """The library's definitions that `body` uses, directly or through each other, in
+    library order. Lua builds every function of a script at each call (a closure each):
+    the whole library cost about 15 us per call, more than a small script itself."""
+    blocks = _library_blocks()
+    wanted: set[str] = set()
+    pending = [body]
+    while pending:
+        text = pending.pop()
+        for name, block in blocks.items():
+            if name not in wanted and re.search(rf"\b{name}\b", text):
+                wanted.add(name)
+                pending.append(block)
+    return [block for name, block in blocks.items() if name in wanted]
+
+
+@cache
+def _library_blocks() -> dict[str, str]:
+    """_lib.lua cut into its top-level definitions (`local function f` or `local X`),
+    each with the comment lines above it, by the name it defines."""
+    text = resources.files(__package__).joinpath("scripts", "_lib.lua").read_text()
+    blocks: dict[str, str] = {}
+    lines: list[str] = []
+    name = ""
+    for line in text.splitlines():
+        defined = re.match(r"local (?:function )?([A-Za-z_][A-Za-z0-9_]*)", line)
+        if defined and name:
+            comments = _trailing_comments(lines)
+            blocks[name] = "\n".join(lines[: len(lines) - len(comments)])
+            lines = comments
+        if defined:
+            name = defined.group(1)
+        lines.append(line)
+    if name:
+        blocks[name] = "\n".join(lines)
+    return blocks
+
+
+def _trailing_comments(lines: list[str]) -> list[str]:
+    """The comment lines (and blank lines) at the end of `lines`."""
+    count = 0
+    for line in reversed(lines):
+        if line.startswith("--") or not line.strip():
+            count += 1
+        else:
+            break
+    return lines[len(lines) - count :]
 
 
 def _prelude() -> str:

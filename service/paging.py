@@ -27,11 +27,15 @@ Position = tuple[int, str]  # (score ms, id) in an index
 MAX_ROUNDS = 4
 
 
+Key = tuple[int, bytes]  # Redis's order of index entries: score, then member bytes
+Row = tuple[Key, Position, bytes]  # order key, position, the partition's row data
+
+
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """One partition's answer: rows (position, row data) in order, where it stopped."""
+    """One partition's answer: rows in order, where it stopped."""
 
-    rows: list[tuple[Position, bytes]]
+    rows: list[Row]
     total: int
     last_examined: Position | None  # None: this partition's index ended
 
@@ -50,12 +54,12 @@ Fetch = Callable[[Sequence[Ask]], Awaitable[list[Slice]]]
 
 @dataclass(slots=True)
 class Merged:
-    rows: list[tuple[Position, bytes]]  # position, the partition's row data
+    rows: list[Row]
     total: int
     last: Position | None  # where the next page starts; None after the last page
 
 
-def order(position: Position) -> tuple[int, bytes]:
+def order(position: Position) -> Key:
     """Redis's order of index entries: score, then member bytes."""
     return position[0], position[1].encode()
 
@@ -69,7 +73,7 @@ def share(limit: int, partitions: int) -> int:
 
 @dataclass(slots=True)
 class _Partition:
-    rows: list[tuple[Position, bytes]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     total: int = 0
     frontier: Position | None = None
     ended: bool = False
@@ -81,16 +85,16 @@ async def merged_page(
     """Up to `limit` rows after `after` across `partitions`, in index order."""
     state = [_Partition() for _ in range(partitions)]
     asks = [Ask(n, after, share(limit, partitions)) for n in range(partitions)]
-    first = True
-    for _ in range(MAX_ROUNDS):
+    for round_number in range(MAX_ROUNDS):
         for ask, answer in zip(asks, await fetch(asks), strict=True):
-            _take(state[ask.partition], answer, first=first)
-        first = False
-        rows, bound = _showable(state, limit)
+            _take(state[ask.partition], answer, first=round_number == 0)
+        merged = list(heapq.merge(*(p.rows for p in state)))  # keys are unique: ids are
+        bound = _bound(state)
+        rows = _showable(merged, bound, limit)
         if len(rows) == limit or bound is None:
             break
-        asks = _refills(state, rows, limit)
-    return _answer(state, limit)
+        asks = _refills(state, merged, limit - len(rows), limit)
+    return _answer(state, rows, bound, limit)
 
 
 def _take(part: _Partition, answer: Slice, *, first: bool) -> None:
@@ -103,46 +107,37 @@ def _take(part: _Partition, answer: Slice, *, first: bool) -> None:
         part.frontier = answer.last_examined
 
 
-def _bound(state: list[_Partition]) -> tuple[int, bytes] | None:
+def _bound(state: list[_Partition]) -> Key | None:
     """How far every partition that has not ended has looked; None when all ended."""
     frontiers = [order(p.frontier) for p in state if not p.ended and p.frontier is not None]
     return min(frontiers) if frontiers else None
 
 
-def _showable(
-    state: list[_Partition], limit: int
-) -> tuple[list[tuple[Position, bytes]], tuple[int, bytes] | None]:
-    """The first `limit` rows at or before the bound, and the bound."""
-    bound = _bound(state)
-    merged = heapq.merge(*(p.rows for p in state), key=lambda row: order(row[0]))
-    rows: list[tuple[Position, bytes]] = []
-    for row in merged:
-        if len(rows) == limit or (bound is not None and order(row[0]) > bound):
-            break
-        rows.append(row)
-    return rows, bound
+def _showable(merged: list[Row], bound: Key | None, limit: int) -> list[Row]:
+    """The first `limit` rows at or before the bound."""
+    rows = merged[:limit]
+    if bound is not None and rows and rows[-1][0] > bound:
+        rows = [row for row in rows if row[0] <= bound]
+    return rows
 
 
-def _refills(state: list[_Partition], shown: list[tuple[Position, bytes]], limit: int) -> list[Ask]:
+def _refills(state: list[_Partition], merged: list[Row], missing: int, limit: int) -> list[Ask]:
     """Partitions stopped below the cut-off (the `limit`-th row of all fetched, if any):
     only they can still add rows to this page."""
-    merged = list(heapq.merge(*(p.rows for p in state), key=lambda row: order(row[0])))
-    cut = order(merged[limit - 1][0]) if len(merged) >= limit else None
+    cut = merged[limit - 1][0] if len(merged) >= limit else None
     blocking = [
         n
         for n, p in enumerate(state)
         if not p.ended and p.frontier is not None and (cut is None or order(p.frontier) < cut)
     ]
-    missing = limit - len(shown)
     each = share(missing, len(blocking)) if blocking else 0
     return [Ask(n, state[n].frontier, each) for n in blocking]
 
 
-def _answer(state: list[_Partition], limit: int) -> Merged:
-    rows, bound = _showable(state, limit)
+def _answer(state: list[_Partition], rows: list[Row], bound: Key | None, limit: int) -> Merged:
     total = sum(p.total for p in state)
     if len(rows) == limit:
-        return Merged(rows, total, rows[-1][0])
+        return Merged(rows, total, rows[-1][1])
     if bound is None:
         return Merged(rows, total, None)
     # A partial page (the rounds ran out): the next one starts where every partition
@@ -154,13 +149,17 @@ def _answer(state: list[_Partition], limit: int) -> Merged:
 def parse_slice(reply: Sequence[Any]) -> Slice:
     """A page.lua or sched_page.lua answer: {index size, last examined score and id,
     then per row: id, score, stored record}."""
-    rows = [
-        ((int(float(reply[i + 1])), _text(reply[i])), bytes(reply[i + 2]))
-        for i in range(3, len(reply), 3)
-    ]
+    rows: list[Row] = []
+    for i in range(3, len(reply), 3):
+        member, score = _bytes(reply[i]), int(float(reply[i + 1]))
+        rows.append(((score, member), (score, member.decode()), bytes(reply[i + 2])))
     last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
     return Slice(rows=rows, total=int(reply[0]), last_examined=last)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

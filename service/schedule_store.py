@@ -121,7 +121,7 @@ class ScheduleStore:
             )
             rows, total, last = merged.rows, merged.total, merged.last
         return SchedulePage(
-            rows=[(id, score, raw.partition(b"\n")[2]) for (score, id), raw in rows],
+            rows=[(id, score, raw.partition(b"\n")[2]) for _, (score, id), raw in rows],
             total=total,
             last_examined=last,
         )
@@ -129,12 +129,16 @@ class ScheduleStore:
     async def _page_slices(self, labels: Sequence[str], asks: Sequence[Ask]) -> list[Slice]:
         examine = max(PAGE_EXAMINE // self.layout.count, 100)
         partitions = self.layout.partitions()
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            for ask in asks:
-                args = _page_args(ask.limit, ask.after, labels, examine)
-                keys = partitions[ask.partition]
-                await self.store.scripts.run("sched_page", keys, *args, client=pipe)
-            return [parse_slice(reply) for reply in await pipe.execute()]
+        calls = [
+            (
+                "sched_page",
+                partitions[ask.partition],
+                _page_args(ask.limit, ask.after, labels, examine),
+            )
+            for ask in asks
+        ]
+        replies = await self.store.scripts.read_many(self.store.redis, calls)
+        return [parse_slice(reply) for reply in replies]
 
     async def due(self, keys: Keys, *, until_ms: int, limit: int) -> list[tuple[str, int]]:
         """(id, last materialized fire) of schedules whose next fire is due by `until_ms`."""

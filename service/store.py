@@ -156,7 +156,7 @@ class Store:
                 after=after,
             )
             rows, total, last = merged.rows, merged.total, merged.last
-        summaries = [Summary(id, score, Meta.decode(raw)) for (score, id), raw in rows]
+        summaries = [Summary(id, score, Meta.decode(raw)) for _, (score, id), raw in rows]
         return Page(rows=summaries, total=total, last_examined=last)
 
     async def _page_slices(
@@ -165,11 +165,15 @@ class Store:
         """Pages of several partitions, in one pipeline."""
         examine = max(PAGE_EXAMINE // self.layout.count, 100)
         partitions = self.layout.partitions()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for ask in asks:
-                args = _page_args(index, ask.limit, ask.after, state, labels, examine=examine)
-                await self.scripts.run("page", partitions[ask.partition], *args, client=pipe)
-            return [parse_slice(reply) for reply in await pipe.execute()]
+        calls = [
+            (
+                "page",
+                partitions[ask.partition],
+                _page_args(index, ask.limit, ask.after, state, labels, examine=examine),
+            )
+            for ask in asks
+        ]
+        return [parse_slice(reply) for reply in await self.scripts.read_many(self.redis, calls)]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
@@ -264,12 +268,17 @@ class Store:
         if self.layout.count == 1:
             replies = [await self.scripts.run("stats", self.layout.home)]
         else:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys in self.layout.partitions():
-                    await self.scripts.run("stats", keys, client=pipe)
-                replies = await pipe.execute()
+            calls = [("stats", keys, ()) for keys in self.layout.partitions()]
+            replies = await self.scripts.read_many(self.redis, calls)
         totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
+
+    async def in_flight(self) -> int:
+        """Claims in flight, over every partition (one read each, pipelined)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys in self.layout.partitions():
+                pipe.zcard(keys.inflight)
+            return sum(int(size) for size in await pipe.execute())
 
     async def memory(self) -> tuple[int, int]:
         """(used_memory, maxmemory) in bytes, as Redis reports them (0: no limit)."""

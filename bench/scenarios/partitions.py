@@ -3,126 +3,156 @@
 On a single Redis, partitions buy nothing (they are for Redis Cluster), so they must cost
 almost nothing: creating (POST /messages under wrk), a burst of messages due at one
 instant (deliveries per second), and the first page of GET /messages (latency, over a
-backlog of pending messages). Each pair runs back to back and every other pair starts
-with 16, so that drift on a shared machine falls on both sides; ratios are 16 over 1.
+backlog of pending messages).
+
+Both services run at once on the one Redis, each under its own key prefix, and the
+measurements alternate between them (1, 16, 16, 1, ...; for the page, request by
+request), so that drift on a shared machine falls on both sides. Ratios are 16 over 1
+of the medians.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import aiohttp
 
 from bench import wrk
 from bench.context import Bench
-from bench.loader import get_latencies, service_store, write_messages
+from bench.loader import service_store, write_messages
+from bench.procs import TOKEN
 from bench.scenarios import create
-from bench.scenarios.burst import service_burst
+from bench.scenarios.burst import burst_through
 from bench.stats import ratio
 
 COUNTS = (1, 16)
 CREATE_CLIENTS = 32
 PAGE_BACKLOG = 20_000  # pending messages the first page is taken from
-PAGE_REPEATS = 200
+PAGE_REPEATS = 300
 FAR_FUTURE_DAYS = 30
+
+Services = dict[int, tuple[int, str]]  # partition count: (pid, base URL)
 
 
 def run(bench: Bench) -> dict[str, Any]:
-    pairs = [_pair(bench, number) for number in range(bench.scale.partition_pairs)]
+    rounds = bench.scale.partition_pairs * 2
+    bench.fresh()
+    with _services(bench) as services:
+        page = _pages(bench, services)
+        creates: dict[int, list[float]] = {n: [] for n in COUNTS}
+        bursts: dict[int, list[float]] = {n: [] for n in COUNTS}
+        for number in range(rounds):
+            for count in _order(number):
+                creates[count].append(_create(bench, services[count], count))
+            for count in _order(number):
+                bursts[count].append(_burst(bench, services[count], count))
     out: dict[str, Any] = {
         "partition_counts": list(COUNTS),
-        "create_clients": CREATE_CLIENTS,
-        "burst_count": bench.scale.burst_count,
-        "page_backlog": PAGE_BACKLOG,
-        "page_repeats": PAGE_REPEATS,
-        "pairs": pairs,
+        "rounds": rounds,
+        "create": {
+            "clients": CREATE_CLIENTS,
+            "seconds_each": bench.scale.create_seconds,
+            **{str(n): creates[n] for n in COUNTS},
+        },
+        "burst": {"count": bench.scale.burst_count, **{str(n): bursts[n] for n in COUNTS}},
+        "page": page,
     }
-    for figure in ("create_ratio", "burst_ratio", "page_ratio"):
-        out[f"{figure}_median"] = statistics.median(pair[figure] for pair in pairs)
+    for name, figures in (("create", creates), ("burst", bursts)):
+        medians = {n: statistics.median(figures[n]) for n in COUNTS}
+        out[name]["median_per_second"] = {str(n): medians[n] for n in COUNTS}
+        out[name]["ratio"] = ratio(medians[16], medians[1])
+    single, split = page["1"]["median_ms"], page["16"]["median_ms"]
+    out["page"]["ratio"] = ratio(split, single)
     print(
-        f"[bench] partitions: 16 / 1 partitions: create {out['create_ratio_median']:.3f}x, "
-        f"burst {out['burst_ratio_median']:.3f}x, first page latency "
-        f"{out['page_ratio_median']:.3f}x (medians of {len(pairs)} pairs)",
+        f"[bench] partitions: 16 / 1: create {out['create']['ratio']:.3f}x "
+        f"({out['create']['median_per_second']}), burst {out['burst']['ratio']:.3f}x "
+        f"({out['burst']['median_per_second']}), first page latency {out['page']['ratio']:.3f}x "
+        f"({single} ms, {split} ms)",
         flush=True,
     )
     return out
 
 
-def _pair(bench: Bench, number: int) -> dict[str, Any]:
-    order = COUNTS if number % 2 == 0 else tuple(reversed(COUNTS))
-    pair: dict[str, Any] = {"order": list(order)}
-    for count in order:
-        pair[str(count)] = {
-            "create": _create(bench, count),
-            "burst": _burst(bench, count),
-            "page": _page(bench, count),
-        }
-        one = pair[str(count)]
-        print(
-            f"[bench] partitions={count}: create {one['create']['requests_per_second']:,.0f}/s, "
-            f"burst {one['burst']['deliveries_per_second']:,.0f}/s, first page "
-            f"{one['page']['median_ms']} ms (median)",
-            flush=True,
-        )
-    single, split = pair["1"], pair["16"]
-    pair["create_ratio"] = ratio(
-        split["create"]["requests_per_second"], single["create"]["requests_per_second"]
-    )
-    pair["burst_ratio"] = ratio(
-        split["burst"]["deliveries_per_second"], single["burst"]["deliveries_per_second"]
-    )
-    pair["page_ratio"] = ratio(split["page"]["median_ms"], single["page"]["median_ms"])
-    return pair
+def _order(number: int) -> tuple[int, ...]:
+    return COUNTS if number % 2 == 0 else tuple(reversed(COUNTS))
 
 
-def _env(count: int) -> dict[str, str]:
-    return {"REDIS_PARTITIONS": str(count)}
+@contextlib.contextmanager
+def _services(bench: Bench) -> Iterator[Services]:
+    with contextlib.ExitStack() as stack:
+        services: Services = {}
+        for count in COUNTS:
+            env = {"REDIS_PARTITIONS": str(count), "REDIS_KEY_PREFIX": _prefix(count)}
+            proc, base, _ = stack.enter_context(bench.service(f"partitions-{count}", **env))
+            services[count] = (proc.pid, base)
+        yield services
 
 
-def _create(bench: Bench, count: int) -> dict[str, Any]:
-    bench.fresh()
-    seconds = bench.scale.create_seconds
-    with bench.service(f"create-p{count}", **_env(count)) as (proc, base, _):
-        if bench.scale.create_warmup_seconds:
-            wrk.run(
-                create._cmd(bench, base, CREATE_CLIENTS, bench.scale.create_warmup_seconds, "p")
-            )
-        cmd = create._cmd(bench, base, CREATE_CLIENTS, seconds, f"p{count}")
-        figures = wrk.run(cmd, server_pids=[proc.pid, bench.redis.pid])
-        figures["command"] = wrk.shown(
-            cmd, redact=create.redactions(bench, base, cmd, port_name="$API_PORT")
-        )
-    return figures
+def _prefix(count: int) -> str:
+    return f"bench-p{count}"
 
 
-def _burst(bench: Bench, count: int) -> dict[str, Any]:
-    figures = service_burst(bench, bench.scale.burst_count, name=f"burst-p{count}", **_env(count))
-    keep = ("delivered", "deliveries_per_second", "seconds_to_last", "load_finished_before_due")
-    return {key: figures[key] for key in keep if key in figures}
+def _create(bench: Bench, service: tuple[int, str], count: int) -> float:
+    pid, base = service
+    cmd = create._cmd(bench, base, CREATE_CLIENTS, bench.scale.create_seconds, f"p{count}")
+    figures = wrk.run(cmd, server_pids=[pid, bench.redis.pid])
+    print(f"[bench] partitions={count}: create {figures['requests_per_second']:,.0f}/s", flush=True)
+    return float(figures["requests_per_second"])
 
 
-def _page(bench: Bench, count: int) -> dict[str, Any]:
-    """GET /messages (first page, default limit) over a backlog, PAGE_REPEATS times."""
-    bench.fresh()
-    asyncio.run(_backlog(bench, count))
-    with bench.service(f"page-p{count}", **_env(count)) as (_, base, _ready):
-        url = f"{base}/messages"
-        asyncio.run(get_latencies(url, count=20))  # warm: connections, scripts loaded
-        latencies, status = asyncio.run(get_latencies(url, count=PAGE_REPEATS))
-    if status != 200:
-        raise RuntimeError(f"GET /messages answered {status}")
-    millis = sorted(seconds * 1000 for seconds in latencies)
-    return {
-        "median_ms": round(statistics.median(millis), 3),
-        "p90_ms": round(millis[int(len(millis) * 0.9)], 3),
-        "how": "GET /messages (limit 100, no cursor) in a row, one client",
+def _burst(bench: Bench, service: tuple[int, str], count: int) -> float:
+    bench.sink.reset()
+    env = {"REDIS_PARTITIONS": str(count)}
+    figures = burst_through(bench, [service], bench.scale.burst_count, env)
+    rate = float(figures["deliveries_per_second"])
+    print(f"[bench] partitions={count}: burst {rate:,.0f}/s", flush=True)
+    return rate
+
+
+def _pages(bench: Bench, services: Services) -> dict[str, Any]:
+    """GET /messages (first page, default limit 100) over a backlog, alternating."""
+    for count in COUNTS:
+        asyncio.run(_backlog(bench, count))
+    latencies = asyncio.run(_alternate_gets({n: services[n][1] for n in COUNTS}))
+    out: dict[str, Any] = {
+        "backlog": PAGE_BACKLOG,
+        "repeats": PAGE_REPEATS,
+        "how": "GET /messages (limit 100, no cursor), one client, alternating services",
     }
+    for count, seconds in latencies.items():
+        millis = sorted(value * 1000 for value in seconds)
+        out[str(count)] = {
+            "median_ms": round(statistics.median(millis), 3),
+            "p90_ms": round(millis[int(len(millis) * 0.9)], 3),
+        }
+        print(f"[bench] partitions={count}: first page {out[str(count)]}", flush=True)
+    return out
+
+
+async def _alternate_gets(bases: dict[int, str]) -> dict[int, list[float]]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    out: dict[int, list[float]] = {n: [] for n in bases}
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+        for number in range(PAGE_REPEATS + 20):  # the first 20 warm up, not counted
+            for count in _order(number):
+                start = time.perf_counter()
+                async with session.get(f"{bases[count]}/messages") as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"GET /messages answered {response.status}")
+                if number >= 20:
+                    out[count].append(time.perf_counter() - start)
+    return out
 
 
 async def _backlog(bench: Bench, count: int) -> None:
-    async with service_store(bench.redis.port, partitions=count) as store:
-        await store.recorded_partitions()  # as the service's first start would
+    async with service_store(bench.redis.port, partitions=count, prefix=_prefix(count)) as store:
         await write_messages(
             store,
             prefix=f"page-p{count}",

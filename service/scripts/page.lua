@@ -38,6 +38,8 @@ local function matches(f)
   return true
 end
 
+local unfiltered = state == '' and #wanted == 0
+
 local start = 0
 if cursor_score ~= '' then
   start = rank_after(index, cursor_score, cursor_id)
@@ -48,7 +50,7 @@ while found < limit and examined < budget do
   -- Unfiltered, every entry is a row: read no more than the page needs (a merged page
   -- asks each partition for a few rows); filtered, read ahead in batches.
   local wanted_rows = limit - found
-  if state ~= '' or #wanted > 0 then wanted_rows = math.max(wanted_rows, 100) end
+  if not unfiltered then wanted_rows = math.max(wanted_rows, 100) end
   local batch = math.min(budget - examined, wanted_rows)
   local entries = redis.call('ZRANGE', index, start, start + batch - 1, 'WITHSCORES')
   if #entries == 0 then
@@ -59,7 +61,7 @@ while found < limit and examined < budget do
     examined = examined + 1
     out[2], out[3] = entries[i + 1], entries[i]
     local raw = redis.call('HGET', MSGS, entries[i])
-    if raw and matches(meta_read(raw)) then
+    if raw and (unfiltered or matches(meta_read(raw))) then
       out[#out + 1] = entries[i]
       out[#out + 1] = entries[i + 1]
       out[#out + 1] = raw

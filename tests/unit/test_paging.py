@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from service.paging import Ask, Position, Slice, merged_page, order, share
+from service.paging import Ask, Position, Row, Slice, merged_page, order, share
 
 
 class Partitions:
@@ -31,14 +31,14 @@ class Partitions:
     def _page(self, ask: Ask) -> Slice:
         part = self.entries[ask.partition]
         start = 0 if ask.after is None else sum(order(e) <= order(ask.after) for e in part)
-        rows: list[tuple[Position, bytes]] = []
+        rows: list[Row] = []
         last: Position | None = None
         for examined, entry in enumerate(part[start:]):
             if examined == self.budget:
                 return Slice(rows, len(part), last)
             last = entry
             if self.keep(entry[1]):
-                rows.append((entry, entry[1].encode()))
+                rows.append((order(entry), entry, entry[1].encode()))
                 if len(rows) == ask.limit:
                     return Slice(rows, len(part), last)
         return Slice(rows, len(part), None)
@@ -59,7 +59,7 @@ def walk(source: Partitions, partitions: int, limit: int) -> list[str]:
         page = asyncio.run(
             merged_page(source.fetch, partitions=partitions, limit=limit, after=after)
         )
-        seen += [position[1] for position, _ in page.rows]
+        seen += [position[1] for _, position, _ in page.rows]
         if page.last is None:
             return seen
         after = page.last
@@ -80,7 +80,7 @@ def test_a_sparse_filter_under_a_small_budget_still_shows_every_match_once() -> 
 def test_a_first_page_asks_each_partition_for_its_share_in_one_round() -> None:
     source = Partitions(spread(5000, 16), keep=lambda _: True, budget=5000)
     page = asyncio.run(merged_page(source.fetch, partitions=16, limit=100, after=None))
-    assert [p[1] for p, _ in page.rows] == [f"m{i:05d}" for i in range(100)]
+    assert [p[1] for _, p, _ in page.rows] == [f"m{i:05d}" for i in range(100)]
     assert page.total == 5000
     first = source.asked[:16]
     assert {ask.limit for ask in first} == {share(100, 16)} and share(100, 16) < 20
