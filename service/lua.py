@@ -68,29 +68,38 @@ class Scripts:
         all_keys = keys.script_keys() + list(extra) if extra else keys.script_keys()
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
 
-    async def read_many(
+    async def run_many(
         self, redis: Redis, calls: Sequence[tuple[str, Keys, Sequence[Any]]]
     ) -> list[Any]:
-        """Run read-only scripts (name, partition, args) in one pipeline: one round trip.
+        """Run scripts (name, partition, args) in one pipeline: one round trip; their
+        answers in order.
 
         A pipeline of registered scripts first asks Redis whether they exist (a second
-        round trip, on every call); here they are called by hash, and loaded and the
-        pipeline sent again only when Redis answers NOSCRIPT (after a restart). Safe
-        because nothing here writes.
+        round trip, on every call); here they are called by hash, and only the calls that
+        Redis answered NOSCRIPT (after a restart: they did not run) are sent again once
+        the scripts are loaded.
         """
-        for attempt in (1, 2):
-            async with redis.pipeline(transaction=False) as pipe:
-                for name, keys, args in calls:
-                    script_keys = encoded_script_keys(keys)
-                    pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
-                try:
-                    return list(await pipe.execute())
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-            for name in {name for name, _, _ in calls}:
+        replies = await self._pipelined(redis, calls)
+        missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            for name in {calls[n][0] for n in missing}:
                 await redis.script_load(source(name))
-        raise AssertionError("unreachable")
+            again = await self._pipelined(redis, [calls[n] for n in missing])
+            for n, reply in zip(missing, again, strict=True):
+                replies[n] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _pipelined(
+        self, redis: Redis, calls: Sequence[tuple[str, Keys, Sequence[Any]]]
+    ) -> list[Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            for name, keys, args in calls:
+                script_keys = encoded_script_keys(keys)
+                pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
 
 @cache

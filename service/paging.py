@@ -65,10 +65,11 @@ def order(position: Position) -> Key:
 
 
 def share(limit: int, partitions: int) -> int:
-    """Rows to ask each partition for first: its mean share and about two deviations
-    (a binomial's) more, so that a second round is the exception."""
+    """Rows to ask each partition for first: its mean share and about one deviation (a
+    binomial's) more. A partition that holds more of the page is asked again, alone;
+    asking all of them for more would cost every page for the few that need it."""
     mean = limit / partitions
-    return max(1, min(limit, math.ceil(mean + 2 * math.sqrt(mean) + 1)))
+    return max(1, min(limit, math.ceil(mean + math.sqrt(mean) + 1)))
 
 
 @dataclass(slots=True)

@@ -137,7 +137,7 @@ class ScheduleStore:
             )
             for ask in asks
         ]
-        replies = await self.store.scripts.read_many(self.store.redis, calls)
+        replies = await self.store.scripts.run_many(self.store.redis, calls)
         return [parse_slice(reply) for reply in replies]
 
     async def due(self, keys: Keys, *, until_ms: int, limit: int) -> list[tuple[str, int]]:

@@ -173,7 +173,7 @@ class Store:
             )
             for ask in asks
         ]
-        return [parse_slice(reply) for reply in await self.scripts.read_many(self.redis, calls)]
+        return [parse_slice(reply) for reply in await self.scripts.run_many(self.redis, calls)]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
@@ -218,18 +218,23 @@ class Store:
 
     async def ack(self, finished: Sequence[Finish]) -> int:
         """Remove delivered messages (one script call per partition); returns how many."""
-        removed = 0
         groups: dict[Keys, list[Finish]] = {}
         for item in finished:
             groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
+        calls: list[tuple[str, Keys, Sequence[Any]]] = []
         for keys, group in groups.items():
             plain = [item for item in group if item.callback is None]
-            args = [
+            args: list[Any] = [self._history, len(plain)]
+            args += [
                 value for item in plain for value in (item.claim.id, item.claim.token, item.entry)
             ]
             args += [value for item in group if item.callback for value in _ack_args(item)]
-            removed += int(await self.scripts.run("ack", keys, self._history, len(plain), *args))
-        return removed
+            calls.append(("ack", keys, args))
+        if len(calls) == 1:
+            _, only, only_args = calls[0]
+            return int(await self.scripts.run("ack", only, *only_args))
+        # Several partitions: one round trip for all (each call is its own atomic step).
+        return sum(int(reply) for reply in await self.scripts.run_many(self.redis, calls))
 
     async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
         """Back into the due index after `delay_ms`; the new due ms, None if the claim is stale."""
@@ -269,7 +274,7 @@ class Store:
             replies = [await self.scripts.run("stats", self.layout.home)]
         else:
             calls = [("stats", keys, ()) for keys in self.layout.partitions()]
-            replies = await self.scripts.read_many(self.redis, calls)
+            replies = await self.scripts.run_many(self.redis, calls)
         totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
 

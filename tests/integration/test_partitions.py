@@ -146,3 +146,12 @@ class TestRecordedCount:
         client = TestClient(create_app(make_settings()))
         with pytest.raises(PartitionCountMismatch, match="written with 1 partition"):
             client.__enter__()
+
+
+def test_listing_survives_redis_forgetting_its_scripts(
+    api: TestClient, raw_redis: redis.Redis
+) -> None:
+    batch(api, [far(f"flush{i}", FAR + i) for i in range(50)])
+    raw_redis.script_flush()
+    page = api.get("/messages", params={"limit": 10}, headers=AUTH).json()
+    assert [job["messageId"] for job in page["scheduledJobs"]] == [f"flush{i}" for i in range(10)]
