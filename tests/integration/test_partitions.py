@@ -13,9 +13,11 @@ from service.app import create_app
 from service.config import Settings
 from service.fields import iso
 from service.partitioning import PartitionCountMismatch
-from tests.conftest import AUTH, NOWHERE
+from tests.conftest import AUTH, FAST, NOWHERE, TOKEN
 from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
+from tests.support.polling import wait_until
+from tests.support.redis_server import RedisServer
 
 FAR = 32503680000000  # 3000-01-01 in ms: never due during a test
 
@@ -155,3 +157,28 @@ def test_listing_survives_redis_forgetting_its_scripts(
     raw_redis.script_flush()
     page = api.get("/messages", params={"limit": 10}, headers=AUTH).json()
     assert [job["messageId"] for job in page["scheduledJobs"]] == [f"flush{i}" for i in range(10)]
+
+
+class TestCheckedOnceRedisIsBack:
+    """A replica that starts while Redis is away still starts (probes answer), and checks
+    the count as soon as Redis does."""
+
+    def settings(self, url: str, partitions: int) -> Settings:
+        values: dict[str, Any] = {"api_token": TOKEN, "redis_url": url, **FAST}
+        return Settings(_env_file=None, redis_partitions=partitions, **values)  # type: ignore[call-arg]
+
+    def test_the_count_is_recorded_when_redis_comes_back(self, own_redis: RedisServer) -> None:
+        own_redis.stop()
+        with TestClient(create_app(self.settings(own_redis.url, 16))) as client:
+            own_redis.start()
+            with own_redis.client() as direct:
+                assert wait_until(lambda: direct.get("{scheduler:0}:partitions") == b"16")
+            assert client.get("/livez").status_code == 200
+
+    def test_a_mismatch_found_then_fails_liveness(self, own_redis: RedisServer) -> None:
+        with own_redis.client() as direct:
+            direct.set("{scheduler:0}:partitions", 4)
+        own_redis.stop()
+        with TestClient(create_app(self.settings(own_redis.url, 16))) as client:
+            own_redis.start()
+            assert wait_until(lambda: client.get("/livez").status_code == 503)
