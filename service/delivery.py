@@ -42,6 +42,8 @@ class ClaimSource(Protocol):
 
     async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch: ...
 
+    async def next_due(self) -> list[int | None]: ...
+
 
 class Alarm:
     """When the claim loop next looks, and whether a newly scheduled message is earlier."""
@@ -175,8 +177,24 @@ class Dispatcher:
         await self.alarm.sleep(delay, now_ms=now_ms)
         if time.monotonic() - self._looked_everywhere >= MAX_IDLE_SECONDS:
             # Other replicas schedule and recover claims without telling this one.
-            self.board.forget()
             self._looked_everywhere = time.monotonic()
+            await self._look_everywhere()
+
+    async def _look_everywhere(self) -> None:
+        """Learn every partition's next due time: with one partition, by claiming at once
+        (as the loop does next anyway); with several, in one read of them all."""
+        if self.board.count == 1:
+            self.board.forget()
+            return
+        try:
+            heads = await self.source.next_due()
+        except Exception as error:  # the claim that follows meets the failure, and handles it
+            reraise_if_cancelling()
+            log.debug("reading next due times failed: %r", error)
+            self.board.forget()
+            return
+        for partition, next_due_ms in enumerate(heads):
+            self.board.note(partition, next_due_ms)
 
     def _now_ms(self) -> float:
         """Redis's clock as of now: its time at the last claim plus what passed since."""

@@ -99,10 +99,9 @@ class Housekeeper:
 
     async def recover_expired_claims(self, lease_value: str) -> None:
         """Claims whose replica died or hung go back to the due index."""
-        for keys in self.store.layout.partitions():
-            returned = await self.store.recover_expired(keys, lease_value=lease_value, limit=BATCH)
-            if returned > 0:
-                log.warning("returned %d expired claims to the schedule", returned)
+        returned = await self.store.recover_expired_everywhere(lease_value=lease_value, limit=BATCH)
+        if returned > 0:
+            log.warning("returned %d expired claims to the schedule", returned)
 
     async def refresh_stats(self, lease_value: str) -> None:
         """Cluster-wide gauges: pending, in flight, dead letters, stored bytes, Redis memory."""

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from redis.asyncio import Redis as AsyncRedis
 
 from service.app import create_app
 from service.config import Settings
 from service.fields import iso
+from service.keys import Layout
 from service.partitioning import PartitionCountMismatch
+from service.store import Store
 from tests.conftest import AUTH, FAST, NOWHERE, TOKEN
 from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
@@ -182,3 +186,31 @@ class TestCheckedOnceRedisIsBack:
         with TestClient(create_app(self.settings(own_redis.url, 16))) as client:
             own_redis.start()
             assert wait_until(lambda: client.get("/livez").status_code == 503)
+
+
+def test_a_claim_that_expires_in_any_partition_is_delivered_again(
+    start_app: Callable[..., TestClient], webhooks: AsyncSink, redis_url: str
+) -> None:
+    first = start_app()
+    first.app.state.runtime.dispatcher.stop_claiming()  # type: ignore[attr-defined]
+    ids = [f"lost{i}" for i in range(40)]
+    batch(first, [{**far(i, 0), "webhookUrl": webhooks.url()} for i in ids])
+    first.__exit__(None, None, None)
+    # A replica claims them all and dies before settling any: its claims expire.
+    claimed = asyncio.run(_claim_everything(redis_url, timeout_ms=300))
+    assert claimed == 40
+    start_app()
+    assert webhooks.wait_for_ids(set(ids), timeout=30) == set()
+
+
+async def _claim_everything(url: str, *, timeout_ms: int) -> int:
+    client = AsyncRedis.from_url(url)
+    store = Store(client, Layout("scheduler", 16))
+    try:
+        batches = [
+            await store.claim(keys, limit=100, claim_timeout_ms=timeout_ms)
+            for keys in store.layout.partitions()
+        ]
+        return sum(len(batch.claims) for batch in batches)
+    finally:
+        await client.aclose()
