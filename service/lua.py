@@ -97,9 +97,22 @@ class Scripts:
     ) -> list[Any]:
         async with redis.pipeline(transaction=False) as pipe:
             for name, keys, args in calls:
-                script_keys = encoded_script_keys(keys)
+                script_keys = encoded_script_keys(keys)[: key_count(name)]
                 pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
             return list(await pipe.execute(raise_on_error=False))
+
+
+@cache
+def key_count(name: str) -> int:
+    """How many of SCRIPT_KEYS the script reads: up to the last one it names (the rest
+    are nil in its prelude). A merged page calls a script per partition, and packing
+    eighteen keys each was a good part of its cost. Scripts that take extra keys after
+    SCRIPT_KEYS get them all, so that the extra ones stay where they expect them."""
+    body = source(name).split("local SCRIPT_KEY_COUNT", 1)[1]
+    if "SCRIPT_KEY_COUNT" in body:
+        return len(SCRIPT_KEYS)
+    used = [n for n, key in enumerate(SCRIPT_KEYS) if re.search(rf"\b{key.upper()}\b", body)]
+    return max(used, default=0) + 1
 
 
 @cache
