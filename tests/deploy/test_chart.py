@@ -277,7 +277,7 @@ def test_external_redis_by_host(render: Render) -> None:
                 "metrics.prometheusRule.groups.redis=false",
                 "metrics.prometheusRule.groups.housekeeping=false",
             ],
-            "metrics.prometheusRule.groups.delivery reads the recorded scheduler:* series",
+            "metrics.prometheusRule.groups.delivery reads the recorded scheduler_api:* series",
         ),
         (
             ["metrics.prometheusRule.runbookBaseUrl=wiki/runbooks"],

@@ -221,7 +221,7 @@ def test_redis_write_refusals_alert_on_codes_the_service_uses() -> None:
 def test_redis_memory_alerts_ignore_an_unbounded_redis() -> None:
     # maxmemory 0 means "no limit"; dividing by it would make every Redis look infinitely full.
     alert = next(a for a in alerts() if a["alert"] == "SchedulerRedisMemoryNearlyFull")
-    assert re.search(r"scheduler:redis_memory_max_bytes:max\s*>\s*0", alert["expr"])
+    assert re.search(r"scheduler_api:redis_memory_max_bytes:max\s*>\s*0", alert["expr"])
     alert = next(a for a in alerts() if a["alert"] == "SchedulerBundledRedisMemoryFull")
     assert re.search(r"redis_memory_max_bytes\{[^}]*\}\s*>\s*0", alert["expr"])
 
@@ -235,7 +235,7 @@ def test_rules_select_only_exported_metrics_and_recorded_series() -> None:
 
 def test_recording_rules_follow_the_level_metric_operation_convention() -> None:
     for name in recorded_names():
-        assert re.fullmatch(r"scheduler:[a-z_]+:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"scheduler_api:[a-z_]+:[a-z0-9_]+", name), name
 
 
 @pytest.mark.parametrize(
