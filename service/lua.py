@@ -18,7 +18,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from .keys import SCRIPT_KEYS, Keys, encoded_script_keys
+from .keys import SCRIPT_KEYS, Keys
 from .records import META_FIELDS
 
 NAMES = (
@@ -52,6 +52,7 @@ class Scripts:
     """Every script, registered once (redis-py sends EVALSHA and reloads on NOSCRIPT)."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in NAMES
         }
@@ -68,37 +69,35 @@ class Scripts:
         all_keys = keys.script_keys() + list(extra) if extra else keys.script_keys()
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
 
-    async def run_many(
-        self, redis: Redis, calls: Sequence[tuple[str, Keys, Sequence[Any]]]
-    ) -> list[Any]:
-        """Run scripts (name, partition, args) in one pipeline: one round trip; their
-        answers in order.
+    async def run_many(self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]) -> list[Any]:
+        """Run `name` once per (keys, args), in one pipeline of EVALSHA; the answers in order.
 
-        A pipeline of registered scripts first asks Redis whether they exist (a second
-        round trip, on every call); here they are called by hash, and only the calls that
-        Redis answered NOSCRIPT (after a restart: they did not run) are sent again once
-        the scripts are loaded.
+        Not redis-py's pipelined scripts: those ask SCRIPT EXISTS first, one more round
+        trip for every pipeline. A call answered NOSCRIPT (Redis restarted or failed over
+        since the script was loaded) did not run, so it is run again once the script is
+        loaded. The first other error is raised, as a pipeline does.
         """
-        replies = await self._pipelined(redis, calls)
-        missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        script = self._scripts[name]
+        answers = await self._evalsha_each(name, calls)
+        missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
         if missing:
-            for name in {calls[n][0] for n in missing}:
-                await redis.script_load(source(name))
-            again = await self._pipelined(redis, [calls[n] for n in missing])
-            for n, reply in zip(missing, again, strict=True):
-                replies[n] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
+            script.sha = await self._redis.script_load(script.script)
+            again = await self._evalsha_each(name, [calls[i] for i in missing])
+            for i, answer in zip(missing, again, strict=True):
+                answers[i] = answer
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers
 
-    async def _pipelined(
-        self, redis: Redis, calls: Sequence[tuple[str, Keys, Sequence[Any]]]
+    async def _evalsha_each(
+        self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]
     ) -> list[Any]:
-        async with redis.pipeline(transaction=False) as pipe:
-            for name, keys, args in calls:
-                script_keys = encoded_script_keys(keys)[: key_count(name)]
-                pipe.evalsha(self._scripts[name].sha, len(script_keys), *script_keys, *args)
+        sha, count = self._scripts[name].sha, key_count(name)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                script_keys = keys.script_keys()[:count]
+                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
 

@@ -130,14 +130,10 @@ class ScheduleStore:
         examine = max(PAGE_EXAMINE // self.layout.count, 100)
         partitions = self.layout.partitions()
         calls = [
-            (
-                "sched_page",
-                partitions[ask.partition],
-                _page_args(ask.limit, ask.after, labels, examine),
-            )
+            (partitions[ask.partition], _page_args(ask.limit, ask.after, labels, examine))
             for ask in asks
         ]
-        replies = await self.store.scripts.run_many(self.store.redis, calls)
+        replies = await self.store.scripts.run_many("sched_page", calls)
         return [parse_slice(reply) for reply in replies]
 
     async def due(self, keys: Keys, *, until_ms: int, limit: int) -> list[tuple[str, int]]:
@@ -175,14 +171,14 @@ class ScheduleStore:
         """
         if not steps:
             return 0
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            for step in steps:
-                last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
-                args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
-                await self.store.scripts.run(
-                    "sched_advance", keys, *args, *_fires(step.fires), client=pipe
-                )
-            results = [int(result) for result in await pipe.execute()]
+        calls = []
+        for step in steps:
+            last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
+            args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
+            calls.append((keys, [*args, *_fires(step.fires)]))
+        results = [
+            int(result) for result in await self.store.scripts.run_many("sched_advance", calls)
+        ]
         if any(result < 0 for result in results):
             raise LeaseLost("sched_advance")
         return sum(result == 1 for result in results)

@@ -107,12 +107,11 @@ class Store:
         self, messages: Iterable[NewMessage], *, max_messages: int = 0, max_bytes: int = 0
     ) -> list[Stored]:
         """Store many messages in one pipeline: one answer each, in order."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for message in messages:
-                keys = self.layout.for_id(message.id)
-                args = _new(message, max_messages, max_bytes)
-                await self.scripts.run("schedule", keys, *args, client=pipe)
-            return [Stored(int(result)) for result in await pipe.execute()]
+        calls = [
+            (self.layout.for_id(message.id), _new(message, max_messages, max_bytes))
+            for message in messages
+        ]
+        return [Stored(int(result)) for result in await self.scripts.run_many("schedule", calls)]
 
     async def get(self, message_id: str) -> MessageRecord | HistoryRecord | None:
         """A live message with its attempts log, else its history, else None."""
@@ -167,13 +166,12 @@ class Store:
         partitions = self.layout.partitions()
         calls = [
             (
-                "page",
                 partitions[ask.partition],
                 _page_args(index, ask.limit, ask.after, state, labels, examine=examine),
             )
             for ask in asks
         ]
-        return [parse_slice(reply) for reply in await self.scripts.run_many(self.redis, calls)]
+        return [parse_slice(reply) for reply in await self.scripts.run_many("page", calls)]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
@@ -221,7 +219,7 @@ class Store:
         groups: dict[Keys, list[Finish]] = {}
         for item in finished:
             groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
-        calls: list[tuple[str, Keys, Sequence[Any]]] = []
+        calls: list[tuple[Keys, Sequence[Any]]] = []
         for keys, group in groups.items():
             plain = [item for item in group if item.callback is None]
             args: list[Any] = [self._history, len(plain)]
@@ -229,12 +227,12 @@ class Store:
                 value for item in plain for value in (item.claim.id, item.claim.token, item.entry)
             ]
             args += [value for item in group if item.callback for value in _ack_args(item)]
-            calls.append(("ack", keys, args))
+            calls.append((keys, args))
         if len(calls) == 1:
-            _, only, only_args = calls[0]
+            only, only_args = calls[0]
             return int(await self.scripts.run("ack", only, *only_args))
         # Several partitions: one round trip for all (each call is its own atomic step).
-        return sum(int(reply) for reply in await self.scripts.run_many(self.redis, calls))
+        return sum(int(reply) for reply in await self.scripts.run_many("ack", calls))
 
     async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
         """Back into the due index after `delay_ms`; the new due ms, None if the claim is stale."""
@@ -259,8 +257,8 @@ class Store:
 
     async def recover_expired_everywhere(self, *, lease_value: str, limit: int) -> int:
         """recover_expired in every partition, in one round trip; LeaseLost as it does."""
-        calls = [("recover", keys, (lease_value, limit)) for keys in self.layout.partitions()]
-        results = [int(result) for result in await self.scripts.run_many(self.redis, calls)]
+        calls = [(keys, (lease_value, limit)) for keys in self.layout.partitions()]
+        results = [int(result) for result in await self.scripts.run_many("recover", calls)]
         if any(result < 0 for result in results):
             raise LeaseLost("recover")
         return sum(results)
@@ -290,8 +288,8 @@ class Store:
         if self.layout.count == 1:
             replies = [await self.scripts.run("stats", self.layout.home)]
         else:
-            calls = [("stats", keys, ()) for keys in self.layout.partitions()]
-            replies = await self.scripts.run_many(self.redis, calls)
+            calls: list[tuple[Keys, Sequence[Any]]] = [(k, ()) for k in self.layout.partitions()]
+            replies = await self.scripts.run_many("stats", calls)
         totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
 
