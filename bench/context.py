@@ -45,6 +45,7 @@ class Scale:
     pagecost_count: int  # messages per payload size, and so rows in the page timed
     pagecost_big_bytes: int
     pagecost_repeats: int
+    partition_pairs: int  # REDIS_PARTITIONS 1 and 16 back to back, this many times
     transports: tuple[str, ...] = ("httpx", "httpx-aiohttp", "aiohttp")
 
 
@@ -75,6 +76,7 @@ FULL = Scale(
     pagecost_count=1000,
     pagecost_big_bytes=MIB,
     pagecost_repeats=21,
+    partition_pairs=3,
 )
 QUICK = Scale(
     name="quick",
@@ -103,6 +105,7 @@ QUICK = Scale(
     pagecost_count=1000,
     pagecost_big_bytes=128 * 1024,
     pagecost_repeats=9,
+    partition_pairs=2,
     # Without httpx's own transport: at a few hundred deliveries/s it alone would take
     # half the minute.
     transports=("httpx-aiohttp", "aiohttp"),

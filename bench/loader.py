@@ -94,8 +94,11 @@ async def get_latencies(url: str, *, count: int) -> tuple[list[float], int]:
 
 
 @contextlib.asynccontextmanager
-async def service_store(redis_port: int) -> AsyncIterator[Store]:
-    """The service's own store on the bench Redis, closed on the way out."""
+async def service_store(
+    redis_port: int, *, partitions: int = 1, prefix: str = "scheduler"
+) -> AsyncIterator[Store]:
+    """The service's own store on the bench Redis (with `partitions` partitions under key
+    `prefix`), closed on the way out."""
     # Imported here, not at the top: `--render` and the load tools must work while the
     # service does not import (it is being rewritten alongside the suite).
     from redis.asyncio import Redis
@@ -105,7 +108,7 @@ async def service_store(redis_port: int) -> AsyncIterator[Store]:
 
     redis = Redis(host="127.0.0.1", port=redis_port, socket_timeout=120)
     try:
-        yield Store(redis, Layout())
+        yield Store(redis, Layout(prefix, partitions))
     finally:
         await redis.aclose()
 

@@ -29,6 +29,7 @@ from bench.scenarios import (
     create,
     hotpaths,
     pagecost,
+    partitions,
     precision,
     replicas,
     schedules,
@@ -45,6 +46,7 @@ SCENARIOS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "cancel": cancel.run,
     "schedules": schedules.run,
     "pagecost": pagecost.run,
+    "partitions": partitions.run,
     "replicas": replicas.run,
     "profile": hotpaths.run,
 }

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     redis_sentinel_master: str = "mymaster"
     redis_key_prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     redis_timeout_seconds: Seconds = 2.0
+    # How many partitions (hash tags) the schedule is split into. Recorded in Redis at the
+    # first start: a later start with another count refuses (messages would be looked
+    # for in the wrong partition).
+    redis_partitions: int = Field(default=1, ge=1, le=1024)
     data_dir: Path = Path("data")
 
     delivery_timeout_seconds: Seconds = 10.0

@@ -16,7 +16,7 @@ from .store import Store
 class DeadLetters:
     """The operations behind /dead-letters."""
 
-    def __init__(self, *, store: Store, notify: Callable[[int], None]) -> None:
+    def __init__(self, *, store: Store, notify: Callable[[int, str], None]) -> None:
         self.store = store
         self.notify = notify
 
@@ -38,7 +38,7 @@ class DeadLetters:
         due = await self.store.redrive(message_id)
         if due is None:
             raise NotFound(f"No dead letter with id '{message_id}'.")
-        self.notify(due)
+        self.notify(due, message_id)
         return RedriveResponse(messageId=message_id, nextRun=iso(due))
 
     async def cancel(self, message_id: str) -> DeleteResponse:

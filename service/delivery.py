@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from typing import Protocol
 
 from .attempt import AttemptResult, Sender, log_attempt
 from .cancellation import reraise_if_cancelling
 from .config import Settings
-from .keys import Keys
+from .due_board import DueBoard
+from .keys import Keys, Layout
 from .metrics import Metrics
 from .pause import Pause
 from .policy import internal_failure
@@ -39,6 +41,8 @@ class ClaimSource(Protocol):
     """Where due messages come from (the store)."""
 
     async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch: ...
+
+    async def next_due(self) -> list[int | None]: ...
 
 
 class Alarm:
@@ -79,14 +83,18 @@ class Dispatcher:
         self,
         *,
         source: ClaimSource,
-        partitions: list[Keys],
+        layout: Layout,
         sender: Sender,
         settler: Settler,
         settings: Settings,
         metrics: Metrics,
     ) -> None:
         self.source = source
-        self.partitions = partitions
+        self.layout = layout
+        self.partitions = layout.partitions()
+        self.board = DueBoard(layout.count)
+        self._clock = (0.0, time.monotonic())  # (Redis ms, monotonic s) at the last claim
+        self._looked_everywhere = time.monotonic()
         self.sender = sender
         self.settler = settler
         self.metrics = metrics
@@ -132,9 +140,7 @@ class Dispatcher:
             # claim is on its way must still cut the coming sleep short.
             self.alarm.event.clear()
             try:
-                batch = await self.source.claim(
-                    self.partitions[0], limit=free, claim_timeout_ms=self.claim_timeout_ms
-                )
+                free = await self._claim_due(free)
             except Exception as error:  # the loop must outlive any failure; Redis ones expected
                 reraise_if_cancelling()
                 self.metrics.redis_up.set(0)
@@ -144,15 +150,61 @@ class Dispatcher:
                 continue
             self.metrics.redis_up.set(1)
             pause.reset()
-            for claim in batch.claims:
-                self._hand_over(claim)
-            if len(batch.claims) == free:
+            if free == 0:
                 await self._wait_for_slots()
             else:
-                await self.alarm.sleep(self.alarm.delay_for(batch), now_ms=batch.now_ms)
+                await self._sleep_until_due()
 
-    def notify(self, due_ms: int) -> None:
+    async def _claim_due(self, free: int) -> int:
+        """Claim up to `free` messages from the partitions that are due, earliest first;
+        the slots still free afterwards."""
+        for partition in self.board.due(self._now_ms()):
+            batch = await self.source.claim(
+                self.partitions[partition], limit=free, claim_timeout_ms=self.claim_timeout_ms
+            )
+            self._clock = (batch.now_ms, time.monotonic())
+            self.board.note(partition, batch.next_due_ms)
+            for claim in batch.claims:
+                self._hand_over(claim)
+            free -= len(batch.claims)
+            if free == 0 or not self._claiming:
+                break
+        return free
+
+    async def _sleep_until_due(self) -> None:
+        now_ms = self._now_ms()
+        delay = min(MAX_IDLE_SECONDS, max(0.0, (self.board.earliest() - now_ms) / 1000))
+        await self.alarm.sleep(delay, now_ms=now_ms)
+        if time.monotonic() - self._looked_everywhere >= MAX_IDLE_SECONDS:
+            # Other replicas schedule and recover claims without telling this one.
+            self._looked_everywhere = time.monotonic()
+            await self._look_everywhere()
+
+    async def _look_everywhere(self) -> None:
+        """Learn every partition's next due time: with one partition, by claiming at once
+        (as the loop does next anyway); with several, in one read of them all."""
+        if self.board.count == 1:
+            self.board.forget()
+            return
+        try:
+            heads = await self.source.next_due()
+        except Exception as error:  # the claim that follows meets the failure, and handles it
+            reraise_if_cancelling()
+            log.debug("reading next due times failed: %r", error)
+            self.board.forget()
+            return
+        for partition, next_due_ms in enumerate(heads):
+            self.board.note(partition, next_due_ms)
+
+    def _now_ms(self) -> float:
+        """Redis's clock as of now: its time at the last claim plus what passed since."""
+        redis_ms, at = self._clock
+        return redis_ms + (time.monotonic() - at) * 1000
+
+    def notify(self, due_ms: int, message_id: str | None = None) -> None:
         """A message was scheduled for `due_ms`: wake the loop if that is before its alarm."""
+        partition = None if message_id is None else self.layout.for_id(message_id).partition
+        self.board.lower(partition, due_ms)
         self.alarm.notify(due_ms)
 
     def stop_claiming(self) -> None:

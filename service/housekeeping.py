@@ -99,10 +99,9 @@ class Housekeeper:
 
     async def recover_expired_claims(self, lease_value: str) -> None:
         """Claims whose replica died or hung go back to the due index."""
-        for keys in self.store.layout.partitions():
-            returned = await self.store.recover_expired(keys, lease_value=lease_value, limit=BATCH)
-            if returned > 0:
-                log.warning("returned %d expired claims to the schedule", returned)
+        returned = await self.store.recover_expired_everywhere(lease_value=lease_value, limit=BATCH)
+        if returned > 0:
+            log.warning("returned %d expired claims to the schedule", returned)
 
     async def refresh_stats(self, lease_value: str) -> None:
         """Cluster-wide gauges: pending, in flight, dead letters, stored bytes, Redis memory."""
@@ -125,6 +124,10 @@ class Housekeeper:
         """Messages of the first storage layout (from before an upgrade, or written by an
         old replica during a rolling one) move to the current layout, for up to half a
         second per run; a single cheap call once none are left."""
+        if self.store.layout.count > 1:
+            # They all move to partition 0: only right with one partition. A store that
+            # held them starts with one (partitioning.py refuses any other count).
+            return
         deadline = time.monotonic() + 0.5
         total, left = 0, 1
         while left and time.monotonic() < deadline:

@@ -151,6 +151,11 @@ class Keys:
         return f"{self.tag}:bytes"
 
     @property
+    def partition_count(self) -> str:
+        """String: the REDIS_PARTITIONS the data was written with (home partition only)."""
+        return f"{self.tag}:partitions"
+
+    @property
     def probe(self) -> str:
         """String written by readiness checks: proves Redis accepts writes."""
         return f"{self.tag}:probe"

@@ -38,7 +38,7 @@ class Recurring:
         schedules: ScheduleStore,
         metrics: Metrics,
         check: Callable[[RecurringRequest], None],
-        notify: Callable[[int], None],
+        notify: Callable[[int, str], None],
     ) -> None:
         self.schedules = schedules
         self.metrics = metrics
@@ -81,7 +81,7 @@ class Recurring:
             fires=fires,
         )
         if ticks and result > 0:
-            self.notify(ticks[0])
+            self.notify(ticks[0], schedule_id)
         return result
 
     async def get(self, schedule_id: str) -> ScheduleDetail:

@@ -10,6 +10,8 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import __version__
 from .attempt import Sender
@@ -24,6 +26,7 @@ from .lease import Lease
 from .messages import Messages
 from .metrics import Metrics
 from .overview import Overview
+from .partitioning import PartitionCountMismatch, check_partition_count, check_when_reachable
 from .recurring import Recurring
 from .schedule_store import ScheduleStore
 from .settle import Settler
@@ -50,6 +53,7 @@ class Runtime:
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
         self._drained: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[None] | None = None
         self._alongside: list[Callable[[], AbstractAsyncContextManager[None]]] = []
 
     def run_alongside(self, context: Callable[[], AbstractAsyncContextManager[None]]) -> None:
@@ -60,7 +64,9 @@ class Runtime:
         settings = self.settings
         self.redis: Redis = connect(settings)
         history = settings.history_retention_seconds > 0
-        self.store = Store(self.redis, Layout(settings.redis_key_prefix), history=history)
+        layout = Layout(settings.redis_key_prefix, settings.redis_partitions)
+        self.store = Store(self.redis, layout, history=history)
+        deferred_check = await self._check_partitions()
         self.client: WebhookClient = make_client(settings, settings.egress_policy())
         sender = Sender(
             client=self.client, settings=settings, metrics=self.metrics, tracing=self.tracing
@@ -70,7 +76,7 @@ class Runtime:
         )
         self.dispatcher = Dispatcher(
             source=self.store,
-            partitions=self.store.layout.partitions(),
+            layout=self.store.layout,
             sender=sender,
             settler=settler,
             settings=settings,
@@ -113,13 +119,30 @@ class Runtime:
             task = asyncio.create_task(job, name=name)
             task.add_done_callback(self._task_ended)
             self._tasks.append(task)
+        if deferred_check:
+            # Not a loop: it ends once the check passed; liveness fails only if it raised.
+            self._check = asyncio.create_task(check_when_reachable(self.store), name="partitions")
+            self._check.add_done_callback(self._task_ended)
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's reach makes full collections shorter, so deliveries stall less.
         gc.freeze()
         log.info("started", extra={"version": self.version})
 
-    def _notify(self, due_ms: int) -> None:
-        self.dispatcher.notify(due_ms)
+    async def _check_partitions(self) -> bool:
+        """Refuse to start on a partition count other than the recorded one; True when
+        Redis was unreachable, so the check runs again in the background."""
+        try:
+            await check_partition_count(self.store)
+        except PartitionCountMismatch:
+            await disconnect(self.redis)
+            raise
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            log.warning("Redis unreachable at start; partition count checked later: %r", error)
+            return True
+        return False
+
+    def _notify(self, due_ms: int, message_id: str) -> None:
+        self.dispatcher.notify(due_ms, message_id)
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -130,7 +153,11 @@ class Runtime:
         """Background loops that ended outside a shutdown: liveness fails so the pod restarts."""
         if self.draining:
             return []
-        return [task.get_name() for task in self._tasks if task.done()]
+        stopped = [task.get_name() for task in self._tasks if task.done()]
+        check = self._check
+        if check and check.done() and not check.cancelled() and check.exception():
+            stopped.append(check.get_name())
+        return stopped
 
     @property
     def is_leader(self) -> bool:
@@ -172,6 +199,8 @@ class Runtime:
 
     async def close(self) -> None:
         await self.drain()
+        if self._check is not None:
+            self._check.cancel()
         for task in reversed(self._tasks):
             task.cancel()
         for task in self._tasks:

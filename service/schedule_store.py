@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 from .keys import Keys
+from .paging import Ask, Slice, merged_page, parse_slice
 from .records import NewMessage
 from .store import PAGE_EXAMINE, LeaseLost, Store
 
@@ -107,15 +109,32 @@ class ScheduleStore:
     async def page(
         self, *, limit: int, after: tuple[int, str] | None, labels: Sequence[str]
     ) -> SchedulePage:
-        score, cursor_id = after if after else ("", "")
-        args = (limit, score, cursor_id, PAGE_EXAMINE, *labels)
-        reply = await self.store.scripts.run("sched_page", self.layout.home, *args)
-        rows = [
-            (_text(reply[i]), int(float(reply[i + 1])), bytes(reply[i + 2]).partition(b"\n")[2])
-            for i in range(3, len(reply), 3)
+        """Schedules by creation time; with several partitions, theirs merged (paging.py)."""
+        if self.layout.count == 1:
+            args = _page_args(limit, after, labels, PAGE_EXAMINE)
+            part = parse_slice(await self.store.scripts.run("sched_page", self.layout.home, *args))
+            rows, total, last = part.rows, part.total, part.last_examined
+        else:
+            fetch = functools.partial(self._page_slices, labels)
+            merged = await merged_page(
+                fetch, partitions=self.layout.count, limit=limit, after=after
+            )
+            rows, total, last = merged.rows, merged.total, merged.last
+        return SchedulePage(
+            rows=[(id, score, raw.partition(b"\n")[2]) for _, (score, id), raw in rows],
+            total=total,
+            last_examined=last,
+        )
+
+    async def _page_slices(self, labels: Sequence[str], asks: Sequence[Ask]) -> list[Slice]:
+        examine = max(PAGE_EXAMINE // self.layout.count, 100)
+        partitions = self.layout.partitions()
+        calls = [
+            (partitions[ask.partition], _page_args(ask.limit, ask.after, labels, examine))
+            for ask in asks
         ]
-        last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
-        return SchedulePage(rows=rows, total=int(reply[0]), last_examined=last)
+        replies = await self.store.scripts.run_many("sched_page", calls)
+        return [parse_slice(reply) for reply in replies]
 
     async def due(self, keys: Keys, *, until_ms: int, limit: int) -> list[tuple[str, int]]:
         """(id, last materialized fire) of schedules whose next fire is due by `until_ms`."""
@@ -171,6 +190,13 @@ def _fires(fires: Sequence[NewMessage]) -> list[Any]:
         meta, body, size = fire.stored()
         args += [fire.id, meta, body, size, fire.due_ms, "1" if fire.options.labels else "0"]
     return args
+
+
+def _page_args(
+    limit: int, after: tuple[int, str] | None, labels: Sequence[str], examine: int
+) -> tuple[Any, ...]:
+    score, cursor_id = after if after else ("", "")
+    return (limit, score, cursor_id, examine, *labels)
 
 
 def _text(value: bytes | str) -> str:

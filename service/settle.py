@@ -53,7 +53,12 @@ class Settler:
     """Writes the outcome of attempts; acks go through a batcher that owns its task."""
 
     def __init__(
-        self, *, store: Store, settings: Settings, metrics: Metrics, notify: Callable[[int], None]
+        self,
+        *,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        notify: Callable[[int, str], None],
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -101,7 +106,7 @@ class Settler:
         if due is None:
             _stale(claim, "retry")
         else:
-            self.notify(due)
+            self.notify(due, claim.id)
 
     async def _dead_letter(self, claim: Claim, result: AttemptResult, entry: str) -> None:
         outcome = result.outcome
@@ -118,7 +123,7 @@ class Settler:
     def _count_callback(self, callback: NewMessage | None) -> None:
         if callback is not None:
             self.metrics.callbacks.inc()
-            self.notify(callback.due_ms)
+            self.notify(callback.due_ms, callback.id)
 
     async def hand_back(self, claim: Claim) -> None:
         """Return an unfinished claim to the schedule, due now (shutdown ran out of grace)."""

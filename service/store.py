@@ -6,6 +6,7 @@ numbers for the caller to guess.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from .history import HistoryRecord, decode_log
 from .keys import Keys, Layout, LegacyKeys
 from .lua import Scripts
+from .paging import Ask, Slice, merged_page, parse_slice
 from .records import (
     INLINE_BODY_BYTES,
     Claim,
@@ -138,16 +140,38 @@ class Store:
         labels: Sequence[str] = (),
     ) -> Page:
         """One page of an index (due, retrying, inflight, dead, lbl, dlbl) in time order,
-        filtered by state code and `name=value` labels, after the cursor entry."""
-        score, cursor_id = after if after else ("", "")
-        args = (index, limit, score, cursor_id, state, PAGE_EXAMINE, *labels)
-        reply = await self.scripts.run("page", self.layout.home, *args)
-        rows = [
-            Summary(_text(reply[i]), int(float(reply[i + 1])), Meta.decode(reply[i + 2]))
-            for i in range(3, len(reply), _PAGE_FIELDS)
+        filtered by state code and `name=value` labels, after the cursor entry; with
+        several partitions, theirs merged (paging.py)."""
+        if self.layout.count == 1:
+            args = _page_args(index, limit, after, state, labels)
+            reply = await self.scripts.run("page", self.layout.home, *args)
+            part = parse_slice(reply)
+            rows, total, last = part.rows, part.total, part.last_examined
+        else:
+            merged = await merged_page(
+                functools.partial(self._page_slices, index, state, labels),
+                partitions=self.layout.count,
+                limit=limit,
+                after=after,
+            )
+            rows, total, last = merged.rows, merged.total, merged.last
+        summaries = [Summary(id, score, Meta.decode(raw)) for _, (score, id), raw in rows]
+        return Page(rows=summaries, total=total, last_examined=last)
+
+    async def _page_slices(
+        self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
+    ) -> list[Slice]:
+        """Pages of several partitions, in one pipeline."""
+        examine = max(PAGE_EXAMINE // self.layout.count, 100)
+        partitions = self.layout.partitions()
+        calls = [
+            (
+                partitions[ask.partition],
+                _page_args(index, ask.limit, ask.after, state, labels, examine=examine),
+            )
+            for ask in asks
         ]
-        last = (int(float(reply[1])), _text(reply[2])) if reply[1] else None
-        return Page(rows=rows, total=int(reply[0]), last_examined=last)
+        return [parse_slice(reply) for reply in await self.scripts.run_many("page", calls)]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         keys = self.layout.for_id(message_id)
@@ -192,18 +216,23 @@ class Store:
 
     async def ack(self, finished: Sequence[Finish]) -> int:
         """Remove delivered messages (one script call per partition); returns how many."""
-        removed = 0
         groups: dict[Keys, list[Finish]] = {}
         for item in finished:
             groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
+        calls: list[tuple[Keys, Sequence[Any]]] = []
         for keys, group in groups.items():
             plain = [item for item in group if item.callback is None]
-            args = [
+            args: list[Any] = [self._history, len(plain)]
+            args += [
                 value for item in plain for value in (item.claim.id, item.claim.token, item.entry)
             ]
             args += [value for item in group if item.callback for value in _ack_args(item)]
-            removed += int(await self.scripts.run("ack", keys, self._history, len(plain), *args))
-        return removed
+            calls.append((keys, args))
+        if len(calls) == 1:
+            only, only_args = calls[0]
+            return int(await self.scripts.run("ack", only, *only_args))
+        # Several partitions: one round trip for all (each call is its own atomic step).
+        return sum(int(reply) for reply in await self.scripts.run_many("ack", calls))
 
     async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
         """Back into the due index after `delay_ms`; the new due ms, None if the claim is stale."""
@@ -226,6 +255,23 @@ class Store:
         """Expired claims back to due; LeaseLost when `lease_value` no longer holds the lease."""
         return await self._fenced("recover", keys, lease_value, limit)
 
+    async def recover_expired_everywhere(self, *, lease_value: str, limit: int) -> int:
+        """recover_expired in every partition, in one round trip; LeaseLost as it does."""
+        calls = [(keys, (lease_value, limit)) for keys in self.layout.partitions()]
+        results = [int(result) for result in await self.scripts.run_many("recover", calls)]
+        if any(result < 0 for result in results):
+            raise LeaseLost("recover")
+        return sum(results)
+
+    async def next_due(self) -> list[int | None]:
+        """Each partition's earliest due time (ms), None when it has nothing due: one
+        read each, pipelined."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys in self.layout.partitions():
+                pipe.zrange(keys.due, 0, 0, withscores=True)
+            heads = await pipe.execute()
+        return [int(head[0][1]) if head else None for head in heads]
+
     async def purge_dead(
         self, keys: Keys, *, lease_value: str, retention_ms: int, limit: int
     ) -> int:
@@ -238,11 +284,21 @@ class Store:
         return await self._fenced("purge_history", keys, lease_value, retention_ms, keep, limit)
 
     async def stats(self) -> Stats:
-        totals = [0] * 8
-        for keys in self.layout.partitions():
-            for i, value in enumerate(await self.scripts.run("stats", keys)):
-                totals[i] += int(value)
+        """Sizes summed over the partitions (one pipeline when there are several)."""
+        if self.layout.count == 1:
+            replies = [await self.scripts.run("stats", self.layout.home)]
+        else:
+            calls: list[tuple[Keys, Sequence[Any]]] = [(k, ()) for k in self.layout.partitions()]
+            replies = await self.scripts.run_many("stats", calls)
+        totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
+
+    async def in_flight(self) -> int:
+        """Claims in flight, over every partition (one read each, pipelined)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys in self.layout.partitions():
+                pipe.zcard(keys.inflight)
+            return sum(int(size) for size in await pipe.execute())
 
     async def memory(self) -> tuple[int, int]:
         """(used_memory, maxmemory) in bytes, as Redis reports them (0: no limit)."""
@@ -257,11 +313,32 @@ class Store:
         )
         return int(moved), int(left)
 
+    async def recorded_partitions(self) -> int:
+        """The partition count the data was written with (this layout's, at the first start)."""
+        home = self.layout.home
+        # A separate read: the first layout's keys are in another Cluster slot.
+        legacy = await self.redis.exists(LegacyKeys(self.layout.prefix).script_keys()[0])
+        args = (self.layout.count, "1" if legacy else "0")
+        extra = [home.partition_count]
+        return int(await self.scripts.run("partition_count", home, *args, extra=extra))
+
     # -- the lease ------------------------------------------------------------------
 
     async def lease_acquire(self, *, owner: str, ttl_ms: int) -> int:
-        """Take or renew the lease; returns the fencing token, 0 when someone else holds it."""
-        return int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
+        """Take or renew the lease; returns the fencing token, 0 when someone else holds it.
+
+        The lease lives in the home partition; the other partitions hold a copy for their
+        fenced scripts (lease_mirror.lua), written before the holder's first fenced write.
+        """
+        fence = int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
+        if fence and self.layout.count > 1:
+            value = f"{owner}:{fence}"
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys in self.layout.partitions()[1:]:
+                    await self.scripts.run("lease_mirror", keys, value, client=pipe)
+                if not all(int(named) for named in await pipe.execute()):
+                    return 0  # a newer holder has mirrored itself: this one lost the lease
+        return fence
 
     async def lease_release(self, *, lease_value: str) -> bool:
         return bool(await self.scripts.run("lease_release", self.layout.home, lease_value))
@@ -283,6 +360,19 @@ def _callback_args(callback: NewMessage | None) -> tuple[Any, ...]:
 def _ack_args(item: Finish) -> tuple[Any, ...]:
     """A delivered message with a callback: its eight ack.lua arguments."""
     return (item.claim.id, item.claim.token, item.entry, *_callback_args(item.callback))
+
+
+def _page_args(
+    index: str,
+    limit: int,
+    after: tuple[int, str] | None,
+    state: str,
+    labels: Sequence[str],
+    *,
+    examine: int = PAGE_EXAMINE,
+) -> tuple[Any, ...]:
+    score, cursor_id = after if after else ("", "")
+    return (index, limit, score, cursor_id, state, examine, *labels)
 
 
 def _text(value: bytes | str) -> str:

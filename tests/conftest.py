@@ -64,9 +64,17 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
-def make_settings(redis_url: str) -> Callable[..., Settings]:
+def partitions() -> int:
+    """REDIS_PARTITIONS of the apps a test starts; the contract modules override this
+    fixture to run each of their tests with 1 and with 16 partitions."""
+    return 1
+
+
+@pytest.fixture
+def make_settings(redis_url: str, partitions: int) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"api_token": TOKEN, "redis_url": redis_url, **FAST}
+        values["redis_partitions"] = partitions
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

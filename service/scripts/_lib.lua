@@ -179,3 +179,30 @@ end
 local function schedule_version(raw)
   return tonumber(string.sub(raw, 1, string.find(raw, '\n', 1, true) - 1))
 end
+
+-- a < b comparing bytes, as Redis orders the members of one score (Lua's own `<` follows
+-- the server's collation locale).
+local function bytes_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- The rank of the first entry after (score, id) in the index's order, whether that entry
+-- is there or not: a page that starts after a row of another partition, or after a row
+-- that has gone meanwhile, repeats none and skips none.
+local function rank_after(index, score, id)
+  local current = redis.call('ZSCORE', index, id)
+  if current and tonumber(current) == tonumber(score) then
+    return redis.call('ZRANK', index, id) + 1
+  end
+  local lo = redis.call('ZCOUNT', index, '-inf', '(' .. score)
+  local hi = redis.call('ZCOUNT', index, '-inf', score)
+  while lo < hi do  -- binary search among the entries of this score
+    local mid = math.floor((lo + hi) / 2)
+    if bytes_before(id, redis.call('ZRANGE', index, mid, mid)[1]) then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end

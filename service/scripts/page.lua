@@ -6,10 +6,10 @@ first page)   ARGV[4] cursor id   ARGV[5] state the rows must be in: '' (any), p
 (pending), s (scheduled: pending, never attempted), r (retrying), i (in flight), d
 (dead)   ARGV[6] most entries to examine   ARGV[7...] labels `name=value` every row
 must carry; with index lbl or dlbl the first of them names the index
-Prevents: a page that skips entries when the cursor's entry has gone meanwhile (it then
-starts at the first entry with the cursor's score: an entry may show twice, none is
-skipped), and a filtered listing that reads the whole store (it walks one index, at
-most ARGV[6] entries per call). Bodies stored apart are never read.
+Prevents: a page that skips or repeats entries when the cursor's entry has gone meanwhile
+or lives in another partition (it starts at the first entry after the cursor's score and
+id, rank_after), and a filtered listing that reads the whole store (it walks one index,
+at most ARGV[6] entries per call). Bodies stored apart are never read.
 Returns {index size, score and id of the last entry examined ('' when the index ended),
 then per row: id, score, metadata record}. ]]
 local kind, limit, cursor_score, cursor_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -38,19 +38,20 @@ local function matches(f)
   return true
 end
 
+local unfiltered = state == '' and #wanted == 0
+
 local start = 0
 if cursor_score ~= '' then
-  local score = redis.call('ZSCORE', index, cursor_id)
-  if score and tonumber(score) == tonumber(cursor_score) then
-    start = redis.call('ZRANK', index, cursor_id) + 1
-  else
-    start = redis.call('ZCOUNT', index, '-inf', '(' .. cursor_score)
-  end
+  start = rank_after(index, cursor_score, cursor_id)
 end
 local out = {redis.call('ZCARD', index), '', ''}
 local found, examined = 0, 0
 while found < limit and examined < budget do
-  local batch = math.min(budget - examined, math.max(limit - found, 100))
+  -- Unfiltered, every entry is a row: read no more than the page needs (a merged page
+  -- asks each partition for a few rows); filtered, read ahead in batches.
+  local wanted_rows = limit - found
+  if not unfiltered then wanted_rows = math.max(wanted_rows, 100) end
+  local batch = math.min(budget - examined, wanted_rows)
   local entries = redis.call('ZRANGE', index, start, start + batch - 1, 'WITHSCORES')
   if #entries == 0 then
     out[2], out[3] = '', ''
@@ -60,7 +61,7 @@ while found < limit and examined < budget do
     examined = examined + 1
     out[2], out[3] = entries[i + 1], entries[i]
     local raw = redis.call('HGET', MSGS, entries[i])
-    if raw and matches(meta_read(raw)) then
+    if raw and (unfiltered or matches(meta_read(raw))) then
       out[#out + 1] = entries[i]
       out[#out + 1] = entries[i + 1]
       out[#out + 1] = raw

@@ -3,7 +3,8 @@
 definitions, filtered by labels.
 ARGV[1] page size   ARGV[2] cursor score ('' for the first page)   ARGV[3] cursor id
 ARGV[4] most entries to examine   ARGV[5...] labels `name=value` every row must carry
-Prevents: a listing that reads every schedule for one filter (at most ARGV[4] a call).
+Prevents: a listing that reads every schedule for one filter (at most ARGV[4] a call),
+and one that skips or repeats schedules after a cursor from another partition (rank_after).
 Returns {schedules in all, score and id of the last entry examined ('' at the end),
 then per row: id, score, stored definition}. ]]
 local limit, cursor_score, cursor_id, budget = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -25,12 +26,7 @@ end
 
 local start = 0
 if cursor_score ~= '' then
-  local score = redis.call('ZSCORE', SCHEDALL, cursor_id)
-  if score and tonumber(score) == tonumber(cursor_score) then
-    start = redis.call('ZRANK', SCHEDALL, cursor_id) + 1
-  else
-    start = redis.call('ZCOUNT', SCHEDALL, '-inf', '(' .. cursor_score)
-  end
+  start = rank_after(SCHEDALL, cursor_score, cursor_id)
 end
 local out = {redis.call('ZCARD', SCHEDALL), '', ''}
 local found, examined = 0, 0

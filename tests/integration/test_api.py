@@ -9,6 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH, NOWHERE, message
+from tests.support import partitions as stored
+
+
+@pytest.fixture(params=[1, 16], ids=["P1", "P16"])
+def partitions(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on one partition and on sixteen (merged listings, fan-outs)."""
+    return int(request.param)
+
 
 FUTURE = "2999-01-01T00:00:00Z"
 
@@ -131,7 +139,7 @@ class TestBadInput:
         assert error["code"] == "invalid_request"
         assert field in [row["field"] for row in error["errors"]]
         assert field in error["detail"]
-        assert raw_redis.hlen("{scheduler:0}:msgs") == 0
+        assert stored.size(raw_redis, "msgs") == 0
 
     def test_malformed_json_says_so(self, api: TestClient) -> None:
         response = api.post(

@@ -14,9 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH, message
+from tests.support import partitions as stored
 from tests.support.polling import wait_until
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Sink
+
+
+@pytest.fixture(params=[1, 16], ids=["P1", "P16"])
+def partitions(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on one partition and on sixteen (merged listings, fan-outs)."""
+    return int(request.param)
 
 
 def at(seconds_from_now: float) -> str:
@@ -211,8 +218,8 @@ def test_delete_racing_a_delivery_never_brings_the_message_back(
     assert api.delete("/messages/race", headers=AUTH).status_code == 200
     time.sleep(1.5)  # the failed attempt settles while the message is deleted
     assert state(api, "race") == "cancelled"
-    assert raw_redis.zcard("{scheduler:0}:due") == 0
-    assert raw_redis.zcard("{scheduler:0}:inflight") == 0
+    assert stored.size(raw_redis, "due") == 0
+    assert stored.size(raw_redis, "inflight") == 0
     assert len(sink.received) == 1
 
 
@@ -227,7 +234,7 @@ def test_pending_messages_survive_a_restart_and_are_delivered_once(
     for i in range(1000):
         post(first, message(f"r{i}", sink.url(), at=due))
     first.__exit__(None, None, None)
-    assert raw_redis.zcard("{scheduler:0}:due") == 1000
+    assert stored.size(raw_redis, "due") == 1000
     assert sink.received == []
     start_app()
     received = sink.wait_for(1000, timeout=30)

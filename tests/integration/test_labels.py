@@ -14,6 +14,12 @@ from tests.support.polling import wait_until
 from tests.support.sink import Sink
 
 
+@pytest.fixture(params=[1, 16], ids=["P1", "P16"])
+def partitions(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on one partition and on sixteen (merged listings, fan-outs)."""
+    return int(request.param)
+
+
 def at(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 

@@ -13,8 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH, NOWHERE
+from tests.support import partitions as stored
 from tests.support.polling import wait_until
 from tests.support.sink import Sink
+
+
+@pytest.fixture(params=[1, 16], ids=["P1", "P16"])
+def partitions(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on one partition and on sixteen (merged listings, fan-outs)."""
+    return int(request.param)
+
 
 FUTURE = "2999-01-01T00:00:00Z"
 
@@ -84,7 +92,7 @@ def test_each_rule_refuses_with_the_field_and_why(
     assert error["code"] == "invalid_request"
     assert field in [row["field"] for row in error["errors"]], error
     assert message in error["detail"], error["detail"]
-    assert raw_redis.hlen("{scheduler:0}:msgs") == 0
+    assert stored.size(raw_redis, "msgs") == 0
 
 
 def test_a_denied_callback_address_is_refused(start_app: Any) -> None:

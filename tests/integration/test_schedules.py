@@ -17,6 +17,12 @@ from tests.support.polling import wait_until
 from tests.support.sink import Sink
 
 
+@pytest.fixture(params=[1, 16], ids=["P1", "P16"])
+def partitions(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on one partition and on sixteen (merged listings, fan-outs)."""
+    return int(request.param)
+
+
 def create(api: TestClient, **fields: Any) -> dict[str, Any]:
     body = {"payload": {"tick": True}, "webhookUrl": NOWHERE, **fields}
     response = api.post("/schedules", json=body, headers=AUTH)

@@ -17,7 +17,7 @@ from typing import Any
 from service.attempt import Sender
 from service.config import Settings
 from service.delivery import MAX_IDLE_SECONDS, Alarm, Dispatcher
-from service.keys import Keys
+from service.keys import Keys, Layout
 from service.metrics import Metrics
 from service.records import Claim, ClaimBatch, Meta, NewMessage
 from service.settle import Settler
@@ -102,12 +102,12 @@ def dispatcher(schedule: Schedule, client: FakeClient) -> Dispatcher:
         store=schedule,  # type: ignore[arg-type]
         settings=SETTINGS,
         metrics=metrics,
-        notify=lambda due: holder[0].notify(due),
+        notify=lambda due, message_id: holder[0].notify(due, message_id),
     )
     sender = Sender(client=client, settings=SETTINGS, metrics=metrics, tracing=tracing)
     built = Dispatcher(
         source=schedule,
-        partitions=[Keys()],
+        layout=Layout(),
         sender=sender,
         settler=settler,
         settings=SETTINGS,
