@@ -5,17 +5,18 @@ partition's keys share one hash tag, so each script runs on one node. Two things
 not do for us live here:
 
 - A script called on its own is loaded where it is missing (EVALSHA, NOSCRIPT, SCRIPT
-  LOAD on every primary, EVALSHA again), but one queued in a cluster pipeline is not: a
-  replica promoted by a failover, or a node added by resharding, starts with an empty
-  script cache, and a pipeline of scripts would fail there. So before a pipeline runs,
-  every registered script is loaded on every primary once per set of primaries.
+  LOAD on every primary, EVALSHA again), but redis-py refuses scripts in a cluster
+  pipeline, because nothing would load one there: a replica promoted by a failover, or
+  a node added by resharding, starts with an empty script cache. So our pipelines
+  accept EVALSHA, and before one runs every registered script is loaded on every
+  primary, once per set of primaries.
 - INFO goes to one arbitrary node; `memory_of` reads the nodes that hold the schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -58,20 +59,68 @@ class ScriptedCluster(RedisCluster):
 
 
 class _ScriptedPipeline(ClusterPipeline):
-    """Loads the scripts before it runs; a NOSCRIPT still seen makes the next one reload."""
+    """Accepts scripts and loads them first; a call a node still answers NOSCRIPT (it
+    lost its cache since) did not run there, so it runs again once the scripts are in."""
 
     cluster_client: ScriptedCluster
+
+    def __init__(self, client: ScriptedCluster, transaction: Any | None = None) -> None:
+        super().__init__(client, transaction)
+        self._queued: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> ClusterPipeline:
+        self._queued.append(args)
+        return super().execute_command(*args, **kwargs)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """Queued like any command with keys, routed by their slot. redis-py refuses
+        EVALSHA in a cluster pipeline because a node may lack the script; execute()
+        loads every script on every primary first, which is what makes it safe."""
+        return _Queued(self.execute_command("EVALSHA", sha, numkeys, *keys_and_args))
 
     async def execute(
         self, raise_on_error: bool = True, allow_redirections: bool = True
     ) -> list[Any]:
-        if len(self):
+        queued, self._queued = self._queued, []
+        if queued:
             await self.cluster_client.load_scripts()
-        try:
-            return await super().execute(raise_on_error, allow_redirections)
-        except NoScriptError:
-            self.cluster_client.forget_scripts()
-            raise
+        results = await super().execute(False, allow_redirections)
+        if len(results) == len(queued) and any(isinstance(r, NoScriptError) for r in results):
+            results = await self._again(queued, results)
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
+
+    async def _again(self, queued: list[tuple[Any, ...]], results: list[Any]) -> list[Any]:
+        """Load every script anew, then run each call that met NOSCRIPT on its own."""
+        client = self.cluster_client
+        client.forget_scripts()
+        await client.load_scripts()
+        again = list(results)
+        for position, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                try:
+                    again[position] = await client.execute_command(*queued[position])
+                except Exception as error:  # kept as the call's result, like the pipeline's
+                    again[position] = error
+        return again
+
+
+class _Queued:
+    """What a queued command returns when awaited: the pipeline, as it stands.
+
+    AsyncScript awaits `evalsha` even on a pipeline; awaiting a ClusterPipeline itself
+    would run its initialize(), which empties the queue.
+    """
+
+    def __init__(self, pipeline: ClusterPipeline) -> None:
+        self.pipeline = pipeline
+
+    def __await__(self) -> Generator[None, None, ClusterPipeline]:
+        return self.pipeline
+        yield  # a generator that finishes at once, with the pipeline as its value
 
 
 async def memory_of(client: Redis | RedisCluster, keys: Sequence[str]) -> tuple[int, int]:

@@ -96,11 +96,12 @@ def _through_sentinels(settings: Settings, options: dict[str, Any]) -> Redis:
 def _cluster(settings: Settings) -> ScriptedCluster:
     """A Cluster client: finds the slots' primaries from the seeds, follows MOVED and ASK.
 
-    Redirections are retried inside redis-py and cost no attempt. A connection error, a
-    timeout or CLUSTERDOWN (a failover under way) refreshes the slot map from the seeds
-    and tries again, up to CLUSTER_RETRIES more times, then the caller gets the error
-    (503). Every script is fenced by a claim or lease token, or stores only what is
-    absent, so running one again after a timeout cannot apply it twice.
+    Redirections (MOVED, ASK, TRYAGAIN) are followed inside redis-py and cost no
+    attempt. A connection error, a timeout or CLUSTERDOWN (a failover under way)
+    refreshes the slot map from the seeds and tries again, up to CLUSTER_RETRIES more
+    times, then the caller gets the error (503), as plain Redis does after its one retry.
+    A script retried after a timeout may have run already: settling is fenced by the
+    claim token and housekeeping by the lease, so neither applies twice.
     """
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     tls = tls_options(settings)
@@ -137,15 +138,26 @@ async def disconnect(client: Redis) -> None:
 
 
 class _ResetSafe:
-    """Under uvloop, writing to a connection the peer has reset raises RuntimeError
-    ("the handler is closed") where redis-py expects OSError; as an OSError it becomes
-    a ConnectionError, so the client reconnects and callers see a Redis error."""
+    """Writing to a connection that is gone raises what redis-py does not expect; as an
+    OSError it becomes a ConnectionError, so the client reconnects and callers see a
+    Redis error (503), not a bug (500). Two ways it happens:
+
+    - under uvloop, writing to a connection the peer has reset raises RuntimeError
+      ("the handler is closed");
+    - the Cluster client closes every node's connections when it meets CLUSTERDOWN (a
+      failover under way), also those another request is about to write to, whose
+      writer is then None (AttributeError).
+    """
 
     async def _send_packed_command(self, command: Iterable[bytes]) -> None:
         try:
             await super()._send_packed_command(command)  # type: ignore[misc]
         except RuntimeError as error:
             raise ConnectionResetError(str(error)) from error
+        except AttributeError as error:
+            if getattr(self, "_writer", ...) is not None:
+                raise  # not a closed connection: a bug to see
+            raise ConnectionResetError("the connection was closed while in use") from error
 
 
 def _reset_safe(connection_class: type[Any]) -> type[Any]:
