@@ -37,8 +37,10 @@ from tests.support.async_sink import AsyncSink
 from tests.support.polling import wait_until
 from tests.support.processes import AUTH as FLEET_AUTH
 from tests.support.processes import Fleet, Replica
-from tests.support.redis_cluster import LocalCluster
+from tests.support.redis_cluster import Access, LocalCluster
+from tests.support.redis_server import RedisServer
 from tests.support.sink import Sink
+from tests.support.tls_files import TlsFiles, make_tls_files
 
 HOME = Layout("scheduler").home
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "cluster.jsonl"
@@ -149,6 +151,81 @@ def test_no_seed_answering_is_503_not_500(make_settings: Callable[..., Settings]
         assert response.json()["code"] == "redis_unavailable"
         assert response.headers.get("retry-after")
         assert api.get("/health").status_code == 503
+
+
+# -- TLS and an ACL user --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+SECURE = {"redis_username": "scheduler", "redis_password": "acl-secret-0123", "redis_tls": True}
+
+
+def _delivers(api: TestClient, sink: Sink) -> None:
+    """A message, a batch and a read back: scripts, pipelines and transactions all work."""
+    assert api.get("/health").status_code == 200
+    assert api.post("/messages", json=message("s1", sink.url()), headers=AUTH).status_code == 200
+    batch = {"messages": [message(f"s{i}", sink.url()) for i in range(2, 6)]}
+    assert api.post("/messages/batch", json=batch, headers=AUTH).status_code == 200
+    received = sink.wait_for(5)
+    assert sorted(r.message_id for r in received) == [f"s{i}" for i in range(1, 6)]
+    assert api.get("/messages/s1", headers=AUTH).status_code == 200
+
+
+@pytest.fixture
+def secure_cluster(tmp_path: Path, tls_files: TlsFiles) -> Iterator[LocalCluster]:
+    """3 primaries that speak TLS only and know one ACL user (the default user is off)."""
+    access = Access(tls=tls_files, user="scheduler", password=SECURE["redis_password"])
+    cluster = LocalCluster(tmp_path / "cluster", access=access)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def test_a_cluster_over_tls_as_an_acl_user(
+    secure_cluster: LocalCluster,
+    tls_files: TlsFiles,
+    start_app: Callable[..., TestClient],
+    sink: Sink,
+) -> None:
+    settings = {"redis_url": None, "redis_cluster_nodes": secure_cluster.seeds, **SECURE}
+    _delivers(start_app(**settings, redis_tls_ca_file=tls_files.ca), sink)
+
+
+@pytest.fixture
+def secure_redis(tmp_path: Path, tls_files: TlsFiles) -> Iterator[RedisServer]:
+    """One Redis, TLS only, one ACL user (the default user off)."""
+    server = RedisServer(tmp_path / "redis")
+    access = Access(tls=tls_files, user="scheduler", password=SECURE["redis_password"])
+    server.start(*access.server_args(server.port)[:-4], wait=False)  # no --master* on its own
+    try:
+        assert wait_until(lambda: _answers(server, access), timeout=10)
+        yield server
+    finally:
+        server.kill()
+
+
+def test_one_redis_over_tls_as_an_acl_user(
+    secure_redis: RedisServer,
+    tls_files: TlsFiles,
+    start_app: Callable[..., TestClient],
+    sink: Sink,
+) -> None:
+    settings = {"redis_url": None, "redis_host": "127.0.0.1", "redis_port": secure_redis.port}
+    _delivers(start_app(**settings, **SECURE, redis_tls_ca_file=tls_files.ca), sink)
+
+
+def _answers(server: RedisServer, access: Access) -> bool:
+    options = access.client_options()
+    try:
+        with redis.Redis("127.0.0.1", server.port, socket_timeout=1, **options) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 @pytest.mark.slow
@@ -339,5 +416,5 @@ def test_a_slot_migration_mid_burst_loses_nothing_and_never_500(
         duplicates=len(duplicates),
     )
     assert not duplicates
-    with redis.Redis(port=target.port, decode_responses=True) as client:
+    with replicated.client(target) as client:
         assert client.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0

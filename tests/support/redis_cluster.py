@@ -12,12 +12,15 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from tests.support.redis_server import RedisServer
 from tests.support.spawn import HOST
+from tests.support.tls_files import TlsFiles
 
 # Short enough for a failover within a test (a primary is declared failed after this),
 # long enough that a busy 2-core machine does not fail nodes over by itself.
@@ -49,12 +52,51 @@ def _free(port: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Access:
+    """How clients reach the nodes: over TLS only, as an ACL user only (the default user
+    off), both, or neither."""
+
+    tls: TlsFiles | None = None
+    user: str | None = None
+    password: str = ""
+
+    def server_args(self, port: int) -> list[str]:
+        args: list[str] = []
+        if self.tls:
+            args += ["--port", "0", "--tls-port", str(port), *self.tls.server_args()]
+            args += ["--tls-cluster", "yes", "--tls-replication", "yes"]
+        if self.user:
+            args += ["--user", "default", "off"]
+            args += ["--user", self.user, "on", f">{self.password}", "~*", "&*", "+@all"]
+            args += ["--masteruser", self.user, "--masterauth", self.password]
+        return args
+
+    def cli_args(self) -> list[str]:
+        args = ["--tls", "--cacert", str(self.tls.ca)] if self.tls else []
+        if self.user:
+            args += ["--user", self.user, "--pass", self.password, "--no-auth-warning"]
+        return args
+
+    def client_options(self) -> dict[str, Any]:
+        """redis-py arguments for a client of one node."""
+        options: dict[str, Any] = {}
+        if self.tls:
+            options |= {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
+        if self.user:
+            options |= {"username": self.user, "password": self.password}
+        return options
+
+
 class LocalCluster:
     """`primaries` primaries with `replicas` replicas each, loopback only."""
 
-    def __init__(self, directory: Path, *, primaries: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self, directory: Path, *, primaries: int = 3, replicas: int = 0, access: Access = Access()
+    ) -> None:
         self.directory = directory
         self.replicas = replicas
+        self.access = access
         count = primaries * (1 + replicas)
         self.nodes = [
             RedisServer(directory / f"node-{n}", port=cluster_port(), appendonly=False)
@@ -69,9 +111,14 @@ class LocalCluster:
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(node.directory / "nodes.conf"),
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                *self.access.server_args(node.port),
+                wait=False,
             )  # fmt: skip
+        for node in self.nodes:
+            self._wait_answering(node, timeout=timeout)
         create = [redis_cli(), "--cluster", "create", *self.addresses()]
         create += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
+        create += self.access.cli_args()
         subprocess.run(create, check=True, capture_output=True, timeout=timeout)
         self.wait_healthy(timeout=timeout)
         return self
@@ -79,6 +126,19 @@ class LocalCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.kill()
+
+    def _wait_answering(self, node: RedisServer, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if node.process is not None and node.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited early:\n{node.log_tail()}")
+            try:
+                with self.client(node) as client:
+                    if client.ping():
+                        return
+            except redis.RedisError:
+                time.sleep(0.02)
+        raise TimeoutError(f"node {node.port} not answering within {timeout} s")
 
     def wait_healthy(self, *, timeout: float = 30.0) -> None:
         """Until every live node says cluster_state:ok, agrees on the slot map, and every
@@ -119,7 +179,13 @@ class LocalCluster:
         return ",".join(self.addresses())
 
     def client(self, node: RedisServer) -> redis.Redis:
-        return redis.Redis(host=HOST, port=node.port, decode_responses=True, socket_timeout=5)
+        return redis.Redis(
+            host=HOST,
+            port=node.port,
+            decode_responses=True,
+            socket_timeout=5,
+            **self.access.client_options(),
+        )
 
     def by_port(self, port: int) -> RedisServer:
         return next(node for node in self.nodes if node.port == port)
