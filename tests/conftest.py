@@ -70,8 +70,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
     """The session server, emptied for this test."""
+    if request.config.getoption("--redis-cluster"):
+        pytest.skip("addresses one Redis by its URL; --redis-cluster runs on a Cluster")
     if redis_server.process is None:
         redis_server.start()
     with redis.Redis.from_url(redis_server.url) as client:
