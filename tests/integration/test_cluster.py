@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from service.cluster_client import memory_of
 from service.config import Settings
 from service.connection import connect, disconnect
-from service.keys import Layout
+from service.keys import Keys, Layout
 from tests.conftest import AUTH, message
 from tests.integration.test_api import TestAuthentication as _Authentication
 from tests.integration.test_api import TestOriginalContract as _OriginalContract
@@ -130,10 +130,32 @@ def test_memory_is_read_from_the_primary_holding_the_schedule(
     assert limit == 300 * 1024 * 1024 and used > 0
 
 
-async def _memory(settings: Settings) -> tuple[int, int]:
+def test_memory_of_many_partitions_is_the_fullest_primary(
+    make_settings: Callable[..., Settings], on_cluster: dict[str, Any], cluster: LocalCluster
+) -> None:
+    """16 partitions land on every primary; the one nearest its maxmemory is reported."""
+    probes = [Keys("scheduler", n).probe for n in range(16)]
+    owners = {cluster.owner(cluster.slot_of(key)).port for key in probes}
+    assert owners == {node.port for node in cluster.primaries()}
+    limits = {port: 200 * 10**i * 1024 * 1024 for i, port in enumerate(sorted(owners))}
+    for node in cluster.primaries():
+        with cluster.client(node) as client:
+            client.config_set("maxmemory", limits[node.port])
+    try:
+        _used, limit = asyncio.run(_memory(make_settings(**on_cluster), probes))
+    finally:
+        for node in cluster.primaries():
+            with cluster.client(node) as client:
+                client.config_set("maxmemory", "0")
+    # The nodes use about the same memory and the limits are 10 times apart: the smallest
+    # limit is the fullest node.
+    assert limit == min(limits.values())
+
+
+async def _memory(settings: Settings, keys: list[str] | None = None) -> tuple[int, int]:
     client = connect(settings)
     try:
-        return await memory_of(client, [HOME.probe])
+        return await memory_of(client, keys or [HOME.probe])
     finally:
         await disconnect(client)
 

@@ -113,3 +113,23 @@ def test_a_cluster_client_speaks_tls_with_the_ca(tmp_path: Path) -> None:
     client = asyncio.run(_built(chosen))
     assert client.connection_kwargs["ssl_ca_certs"] == str(ca)
     assert "SSL" in client.connection_kwargs["connection_class"].__name__
+
+
+def test_sentinel_mode_carries_the_user_and_tls_to_master_and_sentinels(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    chosen = settings(
+        redis_sentinels="127.0.0.1:26379",
+        redis_username="scheduler",
+        redis_password="pw-0123",
+        redis_tls=True,
+        redis_tls_ca_file=ca,
+    )
+    client = asyncio.run(_built(chosen))
+    master = client.connection_pool
+    assert master.connection_kwargs["username"] == "scheduler"
+    assert master.connection_kwargs["ssl_ca_certs"] == str(ca)
+    assert "SSL" in master.connection_class.__name__
+    sentinel = master.sentinel_manager.sentinels[0].connection_pool
+    assert sentinel.connection_kwargs["ssl_ca_certs"] == str(ca)
+    assert "SSL" in sentinel.connection_class.__name__
