@@ -6,7 +6,12 @@ own code (as POST /schedules does, first fire included), holds the lease, then r
 `Sweep.run` back to back for a while and prints the fires it materialized per second of
 sweeping, and this process's CPU per fire. No API, no delivery, no sink.
 
-Run: `python -m bench.sweep_rate --count 10000 --seconds 20`.
+What a fire due meanwhile would wait is measured beside it: the event loop's lag (a task
+asking to sleep 1 ms, minus 1 ms) and a PING's round trip on a second connection (Redis
+runs a pipeline's scripts back to back), as percentiles over the sweeping time.
+`--store-every N` overrides how many schedules go into one pipeline, for comparison.
+
+Run: `python -m bench.sweep_rate --count 10000 --seconds 20 [--store-every 100]`.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ async def create(redis: Redis, count: int) -> tuple[ScheduleStore, int]:
     return schedules, start
 
 
-async def measure(port: int, count: int, seconds: float) -> dict[str, float]:
+async def measure(port: int, count: int, seconds: float) -> dict[str, object]:
     from service.firing import SWEEP_BUDGET_SECONDS, Sweep
 
     redis = Redis(host="127.0.0.1", port=port)
@@ -75,12 +80,19 @@ async def measure(port: int, count: int, seconds: float) -> dict[str, float]:
         sweep = Sweep(schedules)
         cpu_before, busy, fires = _cpu(), 0.0, 0
         end = time.monotonic() + seconds
+        lags: list[float] = []
+        pings: list[float] = []
+        watchers = [
+            asyncio.create_task(_loop_lag(lags, end)),
+            asyncio.create_task(_ping(port, pings, end)),
+        ]
         while time.monotonic() < end:
             began = time.perf_counter()
             fires += await sweep.run(lease)
             busy += time.perf_counter() - began
             await asyncio.sleep(0.05)
         cpu = _cpu() - cpu_before
+        await asyncio.gather(*watchers)
     finally:
         await redis.aclose()
     return {
@@ -91,7 +103,39 @@ async def measure(port: int, count: int, seconds: float) -> dict[str, float]:
         "ms_per_fire": round(busy / max(fires, 1) * 1000, 3),
         "cpu_ms_per_fire": round(cpu / max(fires, 1) * 1000, 3),
         "budget_seconds_per_run": SWEEP_BUDGET_SECONDS,
+        "loop_lag_ms": _percentiles(lags),
+        "ping_ms": _percentiles(pings),
     }
+
+
+async def _loop_lag(out: list[float], end: float) -> None:
+    """How late a 1 ms sleep wakes up, in ms, until `end`."""
+    while time.monotonic() < end:
+        began = time.perf_counter()
+        await asyncio.sleep(0.001)
+        out.append((time.perf_counter() - began) * 1000 - 1.0)
+
+
+async def _ping(port: int, out: list[float], end: float) -> None:
+    """PING round trips on a connection of their own, in ms, until `end`."""
+    client = Redis(host="127.0.0.1", port=port)
+    try:
+        while time.monotonic() < end:
+            began = time.perf_counter()
+            await client.ping()
+            out.append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(0.001)
+    finally:
+        await client.aclose()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values) or [0.0]
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 3), "n": len(ordered)}
 
 
 def _cpu() -> float:
@@ -103,7 +147,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--store-every", type=int, help="schedules per pipeline of scripts")
     args = parser.parse_args()
+    if args.store_every:
+        import service.firing
+
+        service.firing.STORE_EVERY = args.store_every
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as workdir:
         server = RedisServer(Path(workdir), appendonly=False).start()
         try:

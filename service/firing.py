@@ -13,7 +13,6 @@ of them; shorter gaps (a lease hand-over) fire every tick, late.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -30,8 +29,13 @@ log = logging.getLogger("service.firing")
 HORIZON_MS = 15_000
 MISSED_AFTER_MS = 60_000
 MAX_FIRES_PER_STEP = 100
-SWEEP_BATCH = 100  # schedules per read and per pipeline of scripts
-YIELD_EVERY = 10  # schedules whose fires are computed between two chances for other tasks
+SWEEP_BATCH = 100  # schedules per read of definitions
+# Schedules per pipeline of sched_advance scripts. Redis runs a pipeline's scripts back
+# to back, and Python packs and parses it in one go: 100 at once held both for several
+# milliseconds, which fires due meanwhile waited out (p99 lateness 8 ms against 3 ms for
+# one-off messages). Ten keep each stretch under a millisecond, and awaiting each one lets
+# the claim loop in between.
+STORE_EVERY = 10
 SWEEP_BUDGET_SECONDS = 0.8
 DECODED_CACHE = 100_000  # definitions kept decoded, by (id, version)
 
@@ -88,15 +92,13 @@ class Sweep:
 
     async def _batch(self, keys: Keys, lease_value: str) -> tuple[int, bool]:
         """One batch: read the due schedules' definitions in one round trip, compute their
-        fires, store them in one pipeline of fenced scripts (one per schedule)."""
+        fires, store them in pipelines of STORE_EVERY fenced scripts (one per schedule)."""
         now_ms = int(time.time() * 1000)
         rows = await self.schedules.due(keys, until_ms=now_ms + HORIZON_MS, limit=SWEEP_BATCH)
         stored = await self.schedules.definitions(keys, [schedule_id for schedule_id, _ in rows])
-        steps = []
+        steps: list[Advance] = []
         fired = 0
-        for n, ((schedule_id, last_ms), found) in enumerate(zip(rows, stored, strict=True)):
-            if n % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # let the claim loop in: deliveries are due meanwhile
+        for (schedule_id, last_ms), found in zip(rows, stored, strict=True):
             if found is None:
                 continue  # deleted meanwhile
             version, raw, body = found
@@ -106,6 +108,9 @@ class Sweep:
             fired += len(fires)
             next_fire = None if ended else (ticks[-1] if ticks else last_ms)
             steps.append(Advance(schedule_id, version, last_ms, next_fire, fires))
+            if len(steps) == STORE_EVERY:
+                await self.schedules.advance_many(keys, lease_value, steps)
+                steps = []
         await self.schedules.advance_many(keys, lease_value, steps)
         return fired, len(rows) == SWEEP_BATCH
 

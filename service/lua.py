@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from .keys import SCRIPT_KEYS, Keys
 from .records import META_FIELDS
@@ -48,6 +49,7 @@ class Scripts:
     """Every script, registered once (redis-py sends EVALSHA and reloads on NOSCRIPT)."""
 
     def __init__(self, redis: Redis) -> None:
+        self._redis = redis
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in NAMES
         }
@@ -63,6 +65,36 @@ class Scripts:
         """Run `name` with the partition's keys (and `extra` keys after them)."""
         all_keys = keys.script_keys() + list(extra) if extra else keys.script_keys()
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
+
+    async def run_many(self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]) -> list[Any]:
+        """Run `name` once per (keys, args), in one pipeline of EVALSHA; the answers in order.
+
+        Not redis-py's pipelined scripts: those ask SCRIPT EXISTS first, one more round
+        trip for every pipeline. A call answered NOSCRIPT (Redis restarted or failed over
+        since the script was loaded) did not run, so it is run again once the script is
+        loaded. The first other error is raised, as a pipeline does.
+        """
+        script = self._scripts[name]
+        answers = await self._evalsha_each(script, calls)
+        missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+        if missing:
+            script.sha = await self._redis.script_load(script.script)
+            again = await self._evalsha_each(script, [calls[i] for i in missing])
+            for i, answer in zip(missing, again, strict=True):
+                answers[i] = answer
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+        return answers
+
+    async def _evalsha_each(
+        self, script: AsyncScript, calls: Sequence[tuple[Keys, Sequence[Any]]]
+    ) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                script_keys = keys.script_keys()
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
 
 @cache

@@ -152,14 +152,14 @@ class ScheduleStore:
         """
         if not steps:
             return 0
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            for step in steps:
-                last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
-                args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
-                await self.store.scripts.run(
-                    "sched_advance", keys, *args, *_fires(step.fires), client=pipe
-                )
-            results = [int(result) for result in await pipe.execute()]
+        calls = []
+        for step in steps:
+            last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
+            args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
+            calls.append((keys, [*args, *_fires(step.fires)]))
+        results = [
+            int(result) for result in await self.store.scripts.run_many("sched_advance", calls)
+        ]
         if any(result < 0 for result in results):
             raise LeaseLost("sched_advance")
         return sum(result == 1 for result in results)

@@ -107,12 +107,11 @@ class Store:
         self, messages: Iterable[NewMessage], *, max_messages: int = 0, max_bytes: int = 0
     ) -> list[Stored]:
         """Store many messages in one pipeline: one answer each, in order."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for message in messages:
-                keys = self.layout.for_id(message.id)
-                args = _new(message, max_messages, max_bytes)
-                await self.scripts.run("schedule", keys, *args, client=pipe)
-            return [Stored(int(result)) for result in await pipe.execute()]
+        calls = [
+            (self.layout.for_id(message.id), _new(message, max_messages, max_bytes))
+            for message in messages
+        ]
+        return [Stored(int(result)) for result in await self.scripts.run_many("schedule", calls)]
 
     async def get(self, message_id: str) -> MessageRecord | HistoryRecord | None:
         """A live message with its attempts log, else its history, else None."""

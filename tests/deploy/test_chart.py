@@ -354,6 +354,24 @@ def test_partitions_reach_the_service_only_when_chosen(render: Render) -> None:
         (["auth.apiToken=short"], "/auth/apiToken"),
         (["replicaCount=0"], "/replicaCount"),
         (["redis.appendfsync=sometimes"], "/redis/appendfsync"),
+        (
+            [
+                "metrics.prometheusRule.enabled=true",
+                "metrics.prometheusRule.groups.rules=false",
+                "metrics.prometheusRule.groups.redis=false",
+                "metrics.prometheusRule.groups.housekeeping=false",
+            ],
+            "metrics.prometheusRule.groups.delivery reads the recorded scheduler_api:* series",
+        ),
+        (
+            ["metrics.prometheusRule.runbookBaseUrl=wiki/runbooks"],
+            "/metrics/prometheusRule/runbookBaseUrl",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.host=h", "redis.metrics.enabled=true"],
+            "redis.metrics.enabled runs redis_exporter beside the bundled Redis",
+        ),
+        (["redis.metrics.port=6379"], "/redis/metrics/port"),
     ],
 )
 def test_contradictory_or_invalid_values_are_refused(
@@ -364,10 +382,80 @@ def test_contradictory_or_invalid_values_are_refused(
     assert message in result.stderr, result.stderr
 
 
+def rules_file_groups() -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = yaml.safe_load(
+        (CHART / "files" / "prometheus-rules.yaml").read_text()
+    )["groups"]
+    return groups
+
+
+def group_switch(name: str) -> str:
+    """The values switch of a rule group: scheduler-api.redis-exporter is redisExporter."""
+    head, *rest = name.removeprefix("scheduler-api.").split("-")
+    return head + "".join(word.title() for word in rest)
+
+
+def rendered_groups(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {group["name"]: group for group in one(docs, "PrometheusRule")["spec"]["groups"]}
+
+
 def test_prometheus_rule_carries_the_rules_file(render: Render) -> None:
     rule = one(render(set=["metrics.prometheusRule.enabled=true"]), "PrometheusRule")
-    rules_file = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
-    assert rule["spec"]["groups"] == rules_file["groups"]
+    # The redis-exporter group needs the exporter, which is off by default.
+    expected = [g for g in rules_file_groups() if g["name"] != "scheduler-api.redis-exporter"]
+    assert rule["spec"]["groups"] == expected
+
+
+def test_every_rule_group_has_a_switch_that_is_on_by_default() -> None:
+    switches = yaml.safe_load((CHART / "values.yaml").read_text())["metrics"]["prometheusRule"]
+    names = {group_switch(group["name"]) for group in rules_file_groups()}
+    assert switches["groups"] == dict.fromkeys(names, True)
+
+
+@pytest.mark.parametrize(
+    "group", [g["name"] for g in rules_file_groups() if g["name"] != "scheduler-api.rules"]
+)
+def test_a_rule_group_switched_off_is_absent_and_the_others_stay(
+    render: Render, group: str
+) -> None:
+    on = ["metrics.prometheusRule.enabled=true", "redis.metrics.enabled=true"]
+    everything = rendered_groups(render(set=on))
+    assert set(everything) == {g["name"] for g in rules_file_groups()}
+    off = f"metrics.prometheusRule.groups.{group_switch(group)}=false"
+    remaining = rendered_groups(render(set=[*on, off]))
+    assert set(remaining) == set(everything) - {group}
+    assert all(remaining[name] == everything[name] for name in remaining)
+
+
+def test_rules_switched_off_leave_no_prometheus_rule(render: Render) -> None:
+    off = [
+        f"metrics.prometheusRule.groups.{group_switch(g['name'])}=false"
+        for g in rules_file_groups()
+    ]
+    assert not of_kind(render(set=["metrics.prometheusRule.enabled=true", *off]), "PrometheusRule")
+
+
+def test_runbook_urls_keep_their_section_under_the_configured_base(render: Render) -> None:
+    base = "https://github.com/some-fork/scheduler-api/blob/v1.2.0/docs/observability.md"
+    docs = render(
+        set=["metrics.prometheusRule.enabled=true", f"metrics.prometheusRule.runbookBaseUrl={base}"]
+    )
+    source = {
+        rule["alert"]: rule["annotations"]["runbook_url"]
+        for group in rules_file_groups()
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    rendered = [
+        rule
+        for group in rendered_groups(docs).values()
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    assert rendered
+    for rule in rendered:
+        anchor = source[rule["alert"]].split("#")[1]
+        assert rule["annotations"]["runbook_url"] == f"{base}#{anchor}"
 
 
 def test_dashboard_configmap_carries_the_dashboard(render: Render) -> None:
@@ -404,6 +492,79 @@ def test_service_monitor_goes_where_prometheus_looks_and_relabels(
     endpoint = monitor["spec"]["endpoints"][0]
     assert endpoint["relabelings"] == [node]
     assert endpoint["metricRelabelings"] == [drop]
+
+
+def exporter(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    containers = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    found = [c for c in containers if c["name"] == "redis-exporter"]
+    assert len(found) == 1, [c["name"] for c in containers]
+    return found[0]
+
+
+def test_no_redis_exporter_by_default(render: Render) -> None:
+    docs = render(set=["metrics.serviceMonitor.enabled=true"])
+    containers = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["redis"]
+    assert len(of_kind(docs, "ServiceMonitor")) == 1
+    for service in of_kind(docs, "Service"):
+        assert all(port["name"] != "redis-metrics" for port in service["spec"]["ports"])
+
+
+def test_redis_exporter_reads_the_password_redis_uses(render: Render) -> None:
+    docs = render(CHART / "ci" / "gitops-bundled-redis-values.yaml")
+    pod = one(docs, "StatefulSet")["spec"]["template"]["spec"]
+    auth = next(volume for volume in pod["volumes"] if volume["name"] == "auth")["secret"]
+    container = exporter(docs)
+    assert container["image"] == "oliver006/redis_exporter:v1.88.0"
+    assert "--redis.addr=redis://127.0.0.1:6379" in container["args"]
+    (env,) = container["env"]
+    assert env["name"] == "REDIS_PASSWORD"
+    assert env["valueFrom"]["secretKeyRef"] == {
+        "name": auth["secretName"],
+        "key": auth["items"][0]["key"],
+    }
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_redis_exporter_without_a_password_gets_none(render: Render) -> None:
+    container = exporter(render(set=["redis.metrics.enabled=true", "redis.auth.enabled=false"]))
+    assert "env" not in container
+
+
+def test_redis_exporter_is_scraped_as_a_job_of_its_own(render: Render) -> None:
+    docs = render(CHART / "ci" / "gitops-bundled-redis-values.yaml")
+    port = exporter(docs)["ports"][0]
+    assert (port["name"], port["containerPort"]) == ("redis-metrics", 9121)
+    service = next(
+        s for s in of_kind(docs, "Service") if s["metadata"]["name"] == "sched-scheduler-api-redis"
+    )
+    assert {
+        "name": "redis-metrics",
+        "port": 9121,
+        "targetPort": "redis-metrics",
+        "protocol": "TCP",
+    } in service["spec"]["ports"]
+    monitors = {m["metadata"]["name"]: m for m in of_kind(docs, "ServiceMonitor")}
+    monitor = monitors["sched-scheduler-api-redis"]
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "redis-metrics"
+    # Not a job the API's up{job=~".*scheduler-api.*"} alerts would count as a replica.
+    job = next(r for r in endpoint["relabelings"] if r.get("targetLabel") == "job")
+    assert job["replacement"] == "redis-exporter" and "scheduler-api" not in job["replacement"]
+    group = rendered_groups(docs)["scheduler-api.redis-exporter"]
+    assert all('job="redis-exporter"' in rule["expr"] for rule in group["rules"])
+
+
+def test_network_policy_opens_the_exporter_port_only(render: Render) -> None:
+    docs = render(CHART / "ci" / "gitops-bundled-redis-values.yaml")
+    policy = next(
+        p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-redis")
+    )
+    redis_rule, metrics_rule = policy["spec"]["ingress"]
+    assert redis_rule["ports"] == [{"port": "redis", "protocol": "TCP"}] and redis_rule["from"]
+    assert metrics_rule == {"ports": [{"port": "redis-metrics", "protocol": "TCP"}]}
 
 
 def _documented_paths() -> list[str]:

@@ -142,10 +142,40 @@ def test_the_packaged_chart_still_takes_an_image_override(
     assert 'image: "registry.example/mine:dev"' in rendered.stdout
 
 
+def test_the_packaged_chart_links_its_alerts_to_the_runbooks_of_its_release(
+    tool: Callable[[str], str], tmp_path: Path
+) -> None:
+    runbooks = "https://github.com/some-fork/scheduler-api/blob/v1.4.0/docs/observability.md"
+    result = package(
+        tool,
+        "--image",
+        IMAGE,
+        "--version",
+        "1.4.0",
+        "--runbook-url",
+        runbooks,
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    values_text = packed(tmp_path / "scheduler-api-1.4.0.tgz", "values.yaml")
+    values = yaml.safe_load(values_text)
+    assert values["metrics"]["prometheusRule"]["runbookBaseUrl"] == runbooks
+    assert values["image"]["repository"] == IMAGE
+    flow = (WORKFLOWS / "release.yml").read_text()
+    assert '--runbook-url "$RUNBOOKS"' in flow
+    expected = "${{ github.server_url }}/${{ github.repository }}/blob/${{ github.ref_name }}/docs/"
+    assert f"RUNBOOKS: {expected}observability.md" in flow
+
+
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
         (["--image", "ghcr.io/Some-Fork/scheduler-api", "--version", "1.0.0"], "lowercase"),
+        (
+            ["--image", IMAGE, "--version", "1.0.0", "--runbook-url", "docs/observability.md"],
+            "--runbook-url must be an http(s) URL",
+        ),
         (["--image", f"{IMAGE}:1.0.0", "--version", "1.0.0"], "without a tag"),
         (["--image", IMAGE, "--version", "v1.0.0"], "semantic"),
         (["--image", IMAGE], "usage"),

@@ -68,6 +68,31 @@ def test_an_id_is_stored_once(redis_url: str) -> None:
     assert run(redis_url, scenario) == [Stored.STORED, Stored.EXISTS]
 
 
+def test_a_batch_survives_a_redis_that_forgot_its_scripts(redis_url: str) -> None:
+    """A restarted or failed-over Redis answers NOSCRIPT: the batch loads the script and
+    runs each call once (the ones refused never ran, the others are not repeated)."""
+
+    async def scenario(store: Store) -> Any:
+        first = await store.schedule_many([new("n1"), new("n2")])
+        await store.redis.script_flush()
+        second = await store.schedule_many([new("n2"), new("n3"), new("n4")])
+        return first, second, await store.redis.zcard(HOME.due)
+
+    first, second, pending = run(redis_url, scenario)
+    assert first == [Stored.STORED, Stored.STORED]
+    assert second == [Stored.EXISTS, Stored.STORED, Stored.STORED]
+    assert pending == 4
+
+
+def test_an_error_in_a_batch_is_raised(redis_url: str) -> None:
+    async def scenario(store: Store) -> Any:
+        await store.redis.set(HOME.due, "not a sorted set")
+        return await store.schedule_many([new("w1")])
+
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        run(redis_url, scenario)
+
+
 def test_concurrent_claims_hand_each_message_to_one_caller(redis_url: str) -> None:
     async def scenario(store: Store) -> list[list[str]]:
         await store.schedule_many([new(f"c{i}") for i in range(500)])

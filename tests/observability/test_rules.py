@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts/scheduler-api/files/prometheus-rules.yaml"
 DASHBOARD = ROOT / "charts/scheduler-api/files/grafana-dashboard.json"
 RULES_TEST = Path(__file__).with_name("rules_test.yaml")
+RUNBOOKS = ROOT / "docs/observability.md"
 PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
 INSTALL_SCRIPT = ROOT / "scripts/install-promtool.sh"
 COMPOSE_RULES_PATH = "/etc/prometheus/rules/prometheus-rules.yaml"
@@ -52,7 +53,11 @@ EXPORTED = (
     | GAUGES
     | {f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
 )
-REQUIRED_ANNOTATIONS = {"summary", "description", "runbook"}
+# What the chart's redis_exporter sidecar exports that its alert group reads.
+REDIS_EXPORTER = {"redis_memory_used_bytes", "redis_memory_max_bytes"}
+EXPORTER_GROUP = "scheduler-api.redis-exporter"
+REQUIRED_ANNOTATIONS = {"summary", "description", "runbook", "runbook_url"}
+RUNBOOK_URL = re.compile(r"docs/observability\.md#([a-z0-9-]+)")
 SEVERITIES = {"critical", "warning", "info"}
 
 _KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "inf", "nan"}
@@ -75,9 +80,22 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+def load_groups() -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = yaml.safe_load(RULES.read_text())["groups"]
+    return groups
+
+
 def load_rules() -> list[dict[str, Any]]:
-    groups = yaml.safe_load(RULES.read_text())["groups"]
-    return [rule for group in groups for rule in group["rules"]]
+    return [rule for group in load_groups() for rule in group["rules"]]
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown page."""
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", markdown, re.MULTILINE):
+        text = re.sub(r"[^\w\- ]", "", heading.lower())
+        anchors.add(text.replace(" ", "-"))
+    return anchors
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -140,6 +158,44 @@ def test_every_alert_has_a_severity_and_says_what_to_check() -> None:
         assert not missing, f"{alert['alert']} lacks {sorted(missing)}"
 
 
+def test_every_alert_links_to_its_own_runbook_section() -> None:
+    anchors = heading_anchors(RUNBOOKS.read_text())
+    for alert in alerts():
+        found = RUNBOOK_URL.fullmatch(alert["annotations"]["runbook_url"])
+        assert found, f"{alert['alert']}: runbook_url must be docs/observability.md#<anchor>"
+        assert found.group(1) == alert["alert"].lower(), alert["alert"]
+        assert found.group(1) in anchors, f"{alert['alert']}: no heading for #{found.group(1)}"
+
+
+def test_heading_anchors_follow_github() -> None:
+    assert heading_anchors("## Grafana locally\n#### SchedulerNoLeader\n### What (to) do\n") == {
+        "grafana-locally",
+        "schedulernoleader",
+        "what-to-do",
+    }
+
+
+def test_groups_hold_alerts_by_concern_and_records_apart() -> None:
+    groups = load_groups()
+    names = [group["name"] for group in groups]
+    assert len(names) == len(set(names))
+    assert all(re.fullmatch(r"scheduler-api\.[a-z]+(-[a-z]+)*", name) for name in names), names
+    for group in groups:
+        kinds = {"record" in rule for rule in group["rules"]}
+        assert len(kinds) == 1, f"{group['name']} mixes recording and alerting rules"
+    order = yaml.safe_load(RULES_TEST.read_text())["group_eval_order"]
+    assert order == names, "rules_test.yaml evaluates every group, in the file's order"
+
+
+def test_only_the_exporter_group_reads_redis_exporter_series() -> None:
+    for group in load_groups():
+        used = set().union(*(metric_names(rule["expr"]) for rule in group["rules"]))
+        if group["name"] == EXPORTER_GROUP:
+            assert used <= REDIS_EXPORTER, used
+        else:
+            assert not used & REDIS_EXPORTER, group["name"]
+
+
 def test_every_alert_is_tested_both_firing_and_silent() -> None:
     cases = [
         case
@@ -162,14 +218,16 @@ def test_redis_write_refusals_alert_on_codes_the_service_uses() -> None:
     assert all(f'"{code}"' in source for code in codes)
 
 
-def test_redis_memory_alert_ignores_an_unbounded_redis() -> None:
+def test_redis_memory_alerts_ignore_an_unbounded_redis() -> None:
     # maxmemory 0 means "no limit"; dividing by it would make every Redis look infinitely full.
     alert = next(a for a in alerts() if a["alert"] == "SchedulerRedisMemoryNearlyFull")
-    assert re.search(r"scheduler:redis_memory_max_bytes:max\s*>\s*0", alert["expr"])
+    assert re.search(r"scheduler_api:redis_memory_max_bytes:max\s*>\s*0", alert["expr"])
+    alert = next(a for a in alerts() if a["alert"] == "SchedulerBundledRedisMemoryFull")
+    assert re.search(r"redis_memory_max_bytes\{[^}]*\}\s*>\s*0", alert["expr"])
 
 
 def test_rules_select_only_exported_metrics_and_recorded_series() -> None:
-    known = EXPORTED | recorded_names()
+    known = EXPORTED | REDIS_EXPORTER | recorded_names()
     for rule in load_rules():
         unknown = metric_names(rule["expr"]) - known
         assert not unknown, f"{rule.get('alert') or rule.get('record')} uses {sorted(unknown)}"
@@ -177,7 +235,7 @@ def test_rules_select_only_exported_metrics_and_recorded_series() -> None:
 
 def test_recording_rules_follow_the_level_metric_operation_convention() -> None:
     for name in recorded_names():
-        assert re.fullmatch(r"scheduler:[a-z_]+:[a-z0-9_]+", name), name
+        assert re.fullmatch(r"scheduler_api:[a-z_]+:[a-z0-9_]+", name), name
 
 
 @pytest.mark.parametrize(

@@ -307,6 +307,8 @@ Refuse values that contradict each other, with a message that says what to chang
 {{- end }}
 {{- if .Values.redis.enabled }}
 {{- include "scheduler-api.redis.validateMemory" . }}
+{{- else if .Values.redis.metrics.enabled }}
+{{- fail "redis.metrics.enabled runs redis_exporter beside the bundled Redis, which redis.enabled=false turns off: run an exporter next to your external Redis instead" }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas must not be below autoscaling.minReplicas" }}
