@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .egress import EgressPolicy
 from .signing import decode_secrets
 
+# `host:port,host:port`: Sentinels or Cluster seed nodes.
+_ADDRESSES = r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$"
+
 # Values people paste from examples; starting with one of them would leave the API open.
 _PLACEHOLDER_TOKENS = frozenset({"your-secret-token-here", "changeme", "change-me", "secret"})
 
@@ -47,14 +50,28 @@ class Settings(BaseSettings):
     )
     redis_host: str | None = None
     redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_username: str | None = Field(
+        default=None, description="ACL user (Redis 6+); with REDIS_PASSWORD, in every mode."
+    )
     redis_password: SecretStr | None = None
     redis_db: int = Field(default=0, ge=0)
     redis_sentinels: str | None = Field(
         default=None,
         description="host:port,host:port of Redis Sentinels; when set, the master is found there.",
-        pattern=r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$",
+        pattern=_ADDRESSES,
     )
     redis_sentinel_master: str = "mymaster"
+    redis_cluster_nodes: str | None = Field(
+        default=None,
+        description="host:port,host:port of Redis Cluster nodes to discover the cluster from.",
+        pattern=_ADDRESSES,
+    )
+    redis_tls: bool = Field(
+        default=False, description="TLS to Redis (and to Sentinels) in every mode."
+    )
+    redis_tls_ca_file: Path | None = Field(
+        default=None, description="PEM file of the CA that signed Redis's certificate."
+    )
     redis_key_prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     redis_timeout_seconds: Seconds = 2.0
     # How many partitions (hash tags) the schedule is split into. Recorded in Redis at the
@@ -112,7 +129,10 @@ class Settings(BaseSettings):
         "redis_url",
         "redis_host",
         "redis_sentinels",
+        "redis_cluster_nodes",
+        "redis_username",
         "redis_password",
+        "redis_tls_ca_file",
         "webhook_signing_secret",
         "metrics_token",
         mode="before",
@@ -156,6 +176,44 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_way_to_redis(self) -> Self:
+        """Plain, Sentinel and Cluster exclude each other; say which settings clash."""
+        if self.redis_cluster_nodes:
+            clash = [
+                name
+                for name, value in (
+                    ("REDIS_SENTINELS", self.redis_sentinels),
+                    ("REDIS_URL", self.redis_url),
+                    ("REDIS_HOST", self.redis_host),
+                )
+                if value
+            ]
+            if clash:
+                raise ValueError(
+                    f"REDIS_CLUSTER_NODES cannot be combined with {', '.join(clash)}: "
+                    "set one way to reach Redis"
+                )
+            if self.redis_db:
+                raise ValueError("REDIS_DB must be 0 with REDIS_CLUSTER_NODES: a Cluster has one")
+        url = self.redis_url.get_secret_value() if self.redis_url else ""
+        if self.redis_tls and url.startswith(("redis://", "unix://")):
+            raise ValueError(
+                "REDIS_TLS=true contradicts a redis:// or unix:// REDIS_URL; use rediss://"
+            )
+        if self.redis_tls_ca_file is not None:
+            if not self.tls_enabled:
+                raise ValueError("REDIS_TLS_CA_FILE needs REDIS_TLS=true or a rediss:// REDIS_URL")
+            if not self.redis_tls_ca_file.is_file():
+                raise ValueError(f"REDIS_TLS_CA_FILE {self.redis_tls_ca_file} is not a file")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when Redis is reached over TLS: REDIS_TLS=true or a rediss:// REDIS_URL."""
+        url = self.redis_url.get_secret_value() if self.redis_url else ""
+        return self.redis_tls or url.startswith("rediss://")
+
     def egress_policy(self) -> EgressPolicy:
         """WEBHOOK_DENY_NETWORKS and WEBHOOK_ALLOW_NETWORKS, parsed (ValueError if invalid)."""
         return EgressPolicy.from_settings(self.webhook_deny_networks, self.webhook_allow_networks)
@@ -163,14 +221,20 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         """True when no Redis is configured, so the run command starts its own."""
-        return self.redis_url is None and not self.redis_host and not self.redis_sentinels
+        return (
+            self.redis_url is None
+            and not self.redis_host
+            and not self.redis_sentinels
+            and not self.redis_cluster_nodes
+        )
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """REDIS_SENTINELS as (host, port) pairs; empty when Sentinel is not used."""
-        if not self.redis_sentinels:
-            return []
-        pairs = (entry.rsplit(":", 1) for entry in self.redis_sentinels.split(","))
-        return [(host, int(port)) for host, port in pairs]
+        return _pairs(self.redis_sentinels)
+
+    def cluster_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_CLUSTER_NODES as (host, port) pairs; empty when Cluster is not used."""
+        return _pairs(self.redis_cluster_nodes)
 
     def redis_dsn(self) -> str:
         """The connection URL, built from REDIS_URL or from host, port, password and db."""
@@ -178,5 +242,18 @@ class Settings(BaseSettings):
             return self.redis_url.get_secret_value()
         auth = ""
         if self.redis_password is not None:
-            auth = f":{quote(self.redis_password.get_secret_value(), safe='')}@"
-        return f"redis://{auth}{self.redis_host or '127.0.0.1'}:{self.redis_port}/{self.redis_db}"
+            user = quote(self.redis_username or "", safe="")
+            auth = f"{user}:{quote(self.redis_password.get_secret_value(), safe='')}@"
+        elif self.redis_username:
+            auth = f"{quote(self.redis_username, safe='')}@"
+        scheme = "rediss" if self.redis_tls else "redis"
+        host = self.redis_host or "127.0.0.1"
+        return f"{scheme}://{auth}{host}:{self.redis_port}/{self.redis_db}"
+
+
+def _pairs(addresses: str | None) -> list[tuple[str, int]]:
+    """`host:port,host:port` as (host, port) pairs (the field's pattern checked the form)."""
+    if not addresses:
+        return []
+    pairs = (entry.rsplit(":", 1) for entry in addresses.split(","))
+    return [(host, int(port)) for host, port in pairs]

@@ -1,8 +1,8 @@
-"""Connecting to Redis: one client for plain Redis or Sentinel, built from Settings.
+"""Connecting to Redis: one client for plain Redis, Sentinel or Cluster, built from Settings.
 
 Kept apart from the store, which holds only operations: how the service reaches Redis
-(pools, timeouts, Sentinel, a uvloop quirk) changes for other reasons than what it
-asks Redis to do.
+(pools, timeouts, Sentinel, Cluster, TLS, a uvloop quirk) changes for other reasons than
+what it asks Redis to do.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, ExponentialWithJitterBackoff
 
+from .cluster_client import ScriptedCluster
 from .config import Settings
 
 # Redis calls are short (no connection is held across a webhook request), so a bounded
@@ -22,6 +24,8 @@ from .config import Settings
 # caller waits up to REDIS_TIMEOUT_SECONDS for a free connection, then gets a
 # ConnectionError (answered 503), instead of failing at once when all are busy.
 MAX_CONNECTIONS = 128
+# Attempts after the first one on a Cluster, each after a fresh look at the slot map.
+CLUSTER_RETRIES = 3
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -29,7 +33,13 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 
 
 def connect(settings: Settings) -> Redis:
-    """A client whose calls fail within a few seconds when Redis is away, never hang."""
+    """A client whose calls fail within a few seconds when Redis is away, never hang.
+
+    With REDIS_CLUSTER_NODES it is a RedisCluster: not a subclass of Redis, but it offers
+    every command, script and pipeline call the store makes, with the same signatures.
+    """
+    if settings.redis_cluster_nodes:
+        return _cluster(settings)  # type: ignore[return-value]
     options: dict[str, Any] = {
         "socket_timeout": settings.redis_timeout_seconds,
         "socket_connect_timeout": min(settings.redis_timeout_seconds, 1.0),
@@ -42,49 +52,112 @@ def connect(settings: Settings) -> Redis:
     if settings.redis_sentinels:
         client = _through_sentinels(settings, options)
     else:
-        blocking = BlockingConnectionPool.from_url(settings.redis_dsn(), **options)
+        blocking = BlockingConnectionPool.from_url(
+            settings.redis_dsn(), **options, **tls_options(settings)
+        )
         client = Redis.from_pool(blocking)  # owns the pool: aclose() closes its connections
     pool = client.connection_pool
     pool.connection_class = _reset_safe(pool.connection_class)
     return client
 
 
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """redis-py's TLS arguments: none without TLS (a plain connection refuses them)."""
+    if not settings.tls_enabled:
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required"}
+    if settings.redis_tls_ca_file is not None:
+        options["ssl_ca_certs"] = str(settings.redis_tls_ca_file)
+    return options
+
+
 def _through_sentinels(settings: Settings, options: dict[str, Any]) -> Redis:
     """The current master as the Sentinels name it; after a failover, the new one."""
+    tls = tls_options(settings)
+    # Sentinels speak TLS when the data nodes do (tls-port on both, as Redis documents it).
+    sentinel_tls = {"ssl": True, **tls} if tls else {}
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
         settings.sentinel_addresses(),
-        sentinel_kwargs={"socket_timeout": settings.redis_timeout_seconds},
+        sentinel_kwargs={"socket_timeout": settings.redis_timeout_seconds, **sentinel_tls},
     )
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     master: Redis = sentinels.master_for(
         settings.redis_sentinel_master,
         connection_pool_class=BlockingSentinelPool,
+        username=settings.redis_username,
         password=password,
         db=settings.redis_db,
         **options,
+        **sentinel_tls,
     )
     return master
+
+
+def _cluster(settings: Settings) -> ScriptedCluster:
+    """A Cluster client: finds the slots' primaries from the seeds, follows MOVED and ASK.
+
+    Redirections (MOVED, ASK, TRYAGAIN) are followed inside redis-py and cost no
+    attempt. A connection error, a timeout or CLUSTERDOWN (a failover under way)
+    refreshes the slot map from the seeds and tries again, up to CLUSTER_RETRIES more
+    times, then the caller gets the error (503), as plain Redis does after its one retry.
+    A script retried after a timeout may have run already: settling is fenced by the
+    claim token and housekeeping by the lease, so neither applies twice.
+    """
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    tls = tls_options(settings)
+    client = ScriptedCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in settings.cluster_addresses()],
+        # The seeds stay the seeds (a managed configuration endpoint, a headless Service):
+        # node addresses learnt from the cluster change when pods or nodes are replaced.
+        dynamic_startup_nodes=False,
+        username=settings.redis_username,
+        password=password,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=min(settings.redis_timeout_seconds, 1.0),
+        socket_keepalive=True,
+        health_check_interval=15,
+        max_connections=MAX_CONNECTIONS,  # per node
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=CLUSTER_RETRIES),
+        ssl=bool(tls),
+        **tls,
+    )
+    safe = _reset_safe(client.connection_kwargs["connection_class"])
+    client.connection_kwargs["connection_class"] = safe  # nodes discovered from now on
+    for node in client.startup_nodes:
+        node.connection_class = safe
+    return client
 
 
 async def disconnect(client: Redis) -> None:
     """Close the client's connections, and with Sentinel the connections to the sentinels."""
     await client.aclose()
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)  # a RedisCluster has one per node
     if isinstance(pool, SentinelConnectionPool):
         for sentinel in pool.sentinel_manager.sentinels:
             await sentinel.aclose()
 
 
 class _ResetSafe:
-    """Under uvloop, writing to a connection the peer has reset raises RuntimeError
-    ("the handler is closed") where redis-py expects OSError; as an OSError it becomes
-    a ConnectionError, so the client reconnects and callers see a Redis error."""
+    """Writing to a connection that is gone raises what redis-py does not expect; as an
+    OSError it becomes a ConnectionError, so the client reconnects and callers see a
+    Redis error (503), not a bug (500). Two ways it happens:
+
+    - under uvloop, writing to a connection the peer has reset raises RuntimeError
+      ("the handler is closed");
+    - the Cluster client closes every node's connections when it meets CLUSTERDOWN (a
+      failover under way), also those another request is about to write to, whose
+      writer is then None (AttributeError).
+    """
 
     async def _send_packed_command(self, command: Iterable[bytes]) -> None:
         try:
             await super()._send_packed_command(command)  # type: ignore[misc]
         except RuntimeError as error:
             raise ConnectionResetError(str(error)) from error
+        except AttributeError as error:
+            if getattr(self, "_writer", ...) is not None:
+                raise  # not a closed connection: a bug to see
+            raise ConnectionResetError("the connection was closed while in use") from error
 
 
 def _reset_safe(connection_class: type[Any]) -> type[Any]:

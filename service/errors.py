@@ -25,10 +25,9 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .store_errors import classify, store_log
+from .store_errors import STORE_ERRORS, classify, store_log
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +145,7 @@ async def _on_validation(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _on_redis_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RedisError)
+    assert isinstance(error, STORE_ERRORS)
     condition = classify(error)
     if condition is None:  # a reply the service does not expect: a bug, not an outage
         return await _on_bug(request, error)
@@ -175,6 +174,7 @@ def install(app: FastAPI) -> None:
     """Map every error the service raises to its status and the one body shape."""
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
-    app.add_exception_handler(RedisError, _on_redis_error)
+    for kind in STORE_ERRORS:
+        app.add_exception_handler(kind, _on_redis_error)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)

@@ -27,7 +27,6 @@ from mcp_types import (
     ToolAnnotations,
 )
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -139,7 +138,7 @@ def _as_service_error(tool: AgentTool, runtime: Runtime, error: Exception) -> Se
     if isinstance(error, ValidationError):
         rows = field_errors(error.errors())
         return InvalidInput(summarise(rows), errors=rows)
-    condition = classify(error) if isinstance(error, RedisError) else None
+    condition = classify(error)
     if condition is not None:
         store_log.note(condition, error)
         runtime.metrics.store_errors.labels(condition.code).inc()

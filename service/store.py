@@ -13,7 +13,9 @@ from enum import IntEnum
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
+from .cluster_client import memory_of
 from .history import HistoryRecord, decode_log
 from .keys import Keys, Layout, LegacyKeys
 from .lua import Scripts
@@ -301,12 +303,14 @@ class Store:
             return sum(int(size) for size in await pipe.execute())
 
     async def memory(self) -> tuple[int, int]:
-        """(used_memory, maxmemory) in bytes, as Redis reports them (0: no limit)."""
-        info = await self.redis.info("memory")
-        return int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+        """(used_memory, maxmemory) in bytes (0: no limit); on a Cluster, of the fullest
+        primary holding a partition."""
+        return await memory_of(self.redis, [keys.probe for keys in self.layout.partitions()])
 
     async def migrate_legacy(self, *, limit: int = 500) -> tuple[int, int]:
         """Move up to `limit` messages of the first layout; (moved, left)."""
+        if isinstance(self.redis, RedisCluster):
+            return 0, 0  # the first layout never ran on a Cluster (and spans two slots)
         legacy = LegacyKeys(self.layout.prefix).script_keys()
         moved, left = await self.scripts.run(
             "migrate", self.layout.home, limit, "L0", INLINE_BODY_BYTES, extra=legacy

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 
 from redis.exceptions import (
     BusyLoadingError,
-    ClusterDownError,
+    ClusterError,
     MasterDownError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -103,8 +105,25 @@ _BY_PREFIX = {
 }
 
 
-# Error classes redis-py raises, most specific first (BusyLoadingError is a
-# ConnectionError; MasterDownError is a ClusterDownError).
+# What redis-py raises, drawn as a tree (its classes; what each means here):
+#
+#   RedisError
+#   +-- ConnectionError ............ unreachable (MaxConnectionsError: every pooled
+#   |   |                            connection to a node busy for REDIS_TIMEOUT_SECONDS)
+#   |   +-- BusyLoadingError ....... loading
+#   +-- TimeoutError ............... unreachable
+#   +-- ClusterError ............... a Cluster redirected one call more than 16 times
+#   |   |                            (TRYAGAIN, ASK during a slot migration): cluster_down
+#   |   +-- ClusterDownError ....... CLUSTERDOWN: a failover under way; cluster_down
+#   |       +-- MasterDownError .... master_down
+#   +-- ResponseError .............. by its first word (_BY_PREFIX); TryAgainError,
+#                                    OutOfMemoryError, ReadOnlyError, NoScriptError too
+#   RedisClusterException (not a RedisError): the Cluster client's own errors; see
+#   _CLUSTER_CLIENT below, every other one (CROSSSLOT in a transaction, a command with
+#   no key) is a bug.
+#
+# Most specific first (BusyLoadingError is a ConnectionError; MasterDownError is a
+# ClusterDownError, itself a ClusterError).
 _BY_CLASS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Condition], ...] = (
     (BusyLoadingError, LOADING),
     ((RedisConnectionError, RedisTimeoutError, OSError), UNREACHABLE),
@@ -112,8 +131,20 @@ _BY_CLASS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Co
     (ReadOnlyError, READ_ONLY),
     (NoScriptError, SCRIPTS_MISSING),
     (MasterDownError, MASTER_DOWN),
-    ((ClusterDownError, TryAgainError), CLUSTER_DOWN),
+    ((ClusterError, TryAgainError, SlotNotCoveredError), CLUSTER_DOWN),
 )
+
+# The Cluster client's messages when it cannot build a slot map (redis-py raises a bare
+# RedisClusterException for these), by how they begin.
+_CLUSTER_CLIENT = {
+    "Redis Cluster cannot be connected": UNREACHABLE,
+    "All slots are not covered": CLUSTER_DOWN,
+    "startup_nodes could not agree": CLUSTER_DOWN,
+    "Cluster mode is not enabled": UNREACHABLE,
+}
+
+# Every error a Redis call may raise: what the API maps to 503 (or, unclassified, 500).
+STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 
 
 def classify(error: BaseException) -> Condition | None:
@@ -125,6 +156,15 @@ def classify(error: BaseException) -> Condition | None:
         return _BY_PREFIX.get(str(error).split(" ", 1)[0].upper())
     if isinstance(error, RedisError):
         return UNREACHABLE
+    if isinstance(error, RedisClusterException):
+        return _cluster_client(str(error))
+    return None
+
+
+def _cluster_client(message: str) -> Condition | None:
+    for start, condition in _CLUSTER_CLIENT.items():
+        if message.startswith(start):
+            return condition
     return None
 
 

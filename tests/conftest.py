@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
+from tests.support.redis_cluster import LocalCluster
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Sink
 
@@ -32,6 +33,35 @@ FAST = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run the tests on the suite's Redis against a 3-primary Redis Cluster instead",
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three primaries, no replicas: for the contract on a Cluster (`--redis-cluster`)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:  # stop() also runs when start() fails half-way
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings that reach the suite's Redis, emptied for this test: the session
+    server, or with `--redis-cluster` the session cluster."""
+    if not request.config.getoption("--redis-cluster"):
+        return {"redis_url": request.getfixturevalue("redis_url")}
+    cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return {"redis_url": None, "redis_cluster_nodes": cluster.seeds}
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
@@ -40,8 +70,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
     """The session server, emptied for this test."""
+    if request.config.getoption("--redis-cluster"):
+        pytest.skip("addresses one Redis by its URL; --redis-cluster runs on a Cluster")
     if redis_server.process is None:
         redis_server.start()
     with redis.Redis.from_url(redis_server.url) as client:
@@ -50,9 +82,14 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def raw_redis(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain client for looking at what the service wrote."""
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+def raw_redis(redis_backend: dict[str, Any]) -> Iterator[redis.Redis | redis.RedisCluster]:
+    """A plain client for looking at what the service wrote (a cluster one on a cluster)."""
+    if redis_backend["redis_url"] is None:
+        host, port = redis_backend["redis_cluster_nodes"].split(",")[0].split(":")
+        with redis.RedisCluster(host=host, port=int(port), decode_responses=True) as cluster:
+            yield cluster
+        return
+    with redis.Redis.from_url(redis_backend["redis_url"], decode_responses=True) as client:
         yield client
 
 
@@ -71,9 +108,12 @@ def partitions() -> int:
 
 
 @pytest.fixture
-def make_settings(redis_url: str, partitions: int) -> Callable[..., Settings]:
+def make_settings(redis_backend: dict[str, Any], partitions: int) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"api_token": TOKEN, "redis_url": redis_url, **FAST}
+        # A test that names its own Redis (a URL, Sentinels) gets only that one.
+        own = {"redis_url", "redis_sentinels", "redis_cluster_nodes"} & overrides.keys()
+        backend = {} if own else redis_backend
+        values: dict[str, Any] = {"api_token": TOKEN, **backend, **FAST}
         values["redis_partitions"] = partitions
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

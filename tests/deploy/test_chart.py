@@ -223,10 +223,94 @@ def test_external_redis_by_host(render: Render) -> None:
     assert not of_kind(docs, "StatefulSet")
 
 
+def test_external_redis_by_sentinel(render: Render) -> None:
+    docs = render(
+        set=[
+            "redis.enabled=false",
+            "externalRedis.sentinel.nodes={s-0.sentinel:26379,s-1.sentinel:26379}",
+            "externalRedis.sentinel.master=scheduler",
+            "externalRedis.existingSecret=redis-auth",
+        ]
+    )
+    config = one(docs, "ConfigMap")["data"]
+    assert config["REDIS_SENTINELS"] == "s-0.sentinel:26379,s-1.sentinel:26379"
+    assert (config["REDIS_SENTINEL_MASTER"], config["REDIS_DB"]) == ("scheduler", "0")
+    assert not {"REDIS_HOST", "REDIS_URL", "REDIS_CLUSTER_NODES"} & config.keys()
+    env = {
+        e["name"]: e
+        for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "redis-auth"
+
+
+def test_external_redis_cluster_over_tls_as_an_acl_user(render: Render) -> None:
+    docs = render(CHART / "ci" / "cluster-external-redis-values.yaml")
+    config = one(docs, "ConfigMap")["data"]
+    assert config["REDIS_CLUSTER_NODES"].count(",") == 2
+    assert (config["REDIS_USERNAME"], config["REDIS_TLS"]) == ("scheduler", "true")
+    assert not {"REDIS_HOST", "REDIS_URL", "REDIS_SENTINELS", "REDIS_DB"} & config.keys()
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert config["REDIS_TLS_CA_FILE"] == mounts["redis-tls"]["mountPath"] + "/ca.crt"
+    assert mounts["redis-tls"]["readOnly"] is True
+    assert volumes["redis-tls"]["secret"]["secretName"] == "redis-cluster-tls"
+
+
+def test_partitions_reach_the_service_only_when_chosen(render: Render) -> None:
+    assert "REDIS_PARTITIONS" not in one(render(), "ConfigMap")["data"]
+    chosen = render(
+        set=["redis.enabled=false", "externalRedis.cluster.nodes={c:6379}", "redis.partitions=16"]
+    )
+    assert one(chosen, "ConfigMap")["data"]["REDIS_PARTITIONS"] == "16"
+
+
 @pytest.mark.parametrize(
     ("sets", "message"),
     [
         (["externalRedis.host=redis.example"], "redis.enabled and externalRedis are both set"),
+        (
+            ["externalRedis.cluster.nodes={c:6379}"],
+            "redis.enabled and externalRedis are both set",
+        ),
+        (
+            ["externalRedis.sentinel.nodes={s:26379}"],
+            "redis.enabled and externalRedis are both set",
+        ),
+        (["externalRedis.tls.enabled=true"], "the bundled one has neither"),
+        (
+            [
+                "redis.enabled=false",
+                "externalRedis.sentinel.nodes={s:26379}",
+                "externalRedis.cluster.nodes={c:6379}",
+            ],
+            "Sentinel and Redis Cluster are two different setups",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.cluster.nodes={c:6379}", "externalRedis.host=h"],
+            "give one way to reach Redis",
+        ),
+        (
+            [
+                "redis.enabled=false",
+                "externalRedis.sentinel.nodes={s:26379}",
+                "externalRedis.url=redis://h:6379/0",
+            ],
+            "give one way to reach Redis",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.cluster.nodes={c:6379}", "externalRedis.db=2"],
+            "a Redis Cluster has only database 0",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.host=h", "externalRedis.tls.caSecret=ca"],
+            "externalRedis.tls.caSecret needs externalRedis.tls.enabled=true",
+        ),
+        (
+            ["redis.enabled=false", "externalRedis.cluster.nodes={c}"],
+            "/externalRedis/cluster/nodes/0",
+        ),
+        (["redis.partitions=0"], "/redis/partitions"),
         (["redis.enabled=false"], "no Redis configured"),
         (
             ["redis.enabled=false", "externalRedis.host=h", "externalRedis.url=redis://h:6379/0"],

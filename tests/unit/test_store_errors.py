@@ -7,12 +7,19 @@ import logging
 import pytest
 from redis.exceptions import (
     BusyLoadingError,
+    ClusterCrossSlotError,
+    ClusterDownError,
+    ClusterError,
     ConnectionError,
+    CrossSlotTransactionError,
     MasterDownError,
+    MaxConnectionsError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
+    SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
 )
@@ -42,6 +49,46 @@ from service.store_errors import BurstLog, classify
 def test_conditions_by_error(error: Exception, code: str) -> None:
     condition = classify(error)
     assert condition is not None and condition.code == code
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ClusterDownError("CLUSTERDOWN The cluster is down"), "redis_cluster_down"),
+        (ResponseError("CLUSTERDOWN Hash slot not served"), "redis_cluster_down"),
+        (ClusterError("TTL exhausted."), "redis_cluster_down"),
+        (SlotNotCoveredError('Slot "1064" is not covered by the cluster.'), "redis_cluster_down"),
+        (MasterDownError("MASTERDOWN Link with MASTER is down"), "redis_master_down"),
+        (MaxConnectionsError("Too many connections"), "redis_unavailable"),
+        (
+            RedisClusterException("Redis Cluster cannot be connected. Please provide ..."),
+            "redis_unavailable",
+        ),
+        (
+            RedisClusterException("All slots are not covered after query all startup_nodes."),
+            "redis_cluster_down",
+        ),
+        (
+            RedisClusterException("startup_nodes could not agree on a valid slots cache: ..."),
+            "redis_cluster_down",
+        ),
+    ],
+)
+def test_a_cluster_failing_over_or_resharding_is_an_outage(error: Exception, code: str) -> None:
+    condition = classify(error)
+    assert condition is not None and condition.code == code
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CrossSlotTransactionError("All keys involved in a cluster transaction must map ..."),
+        RedisClusterException("EVALSHA - all keys must map to the same key slot"),
+        ClusterCrossSlotError("CROSSSLOT Keys in request don't hash to the same slot"),
+    ],
+)
+def test_keys_in_two_slots_are_a_bug_not_an_outage(error: Exception) -> None:
+    assert classify(error) is None
 
 
 def test_a_script_error_is_a_bug_not_an_outage() -> None:

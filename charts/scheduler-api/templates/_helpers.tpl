@@ -132,6 +132,13 @@ key: redis-password
 {{- end }}
 
 {{/*
+Where the CA certificate of an external Redis is mounted (externalRedis.tls.caSecret).
+*/}}
+{{- define "scheduler-api.redisCaFile" -}}
+{{- printf "/etc/scheduler-api/redis-tls/%s" .Values.externalRedis.tls.caSecretKey }}
+{{- end }}
+
+{{/*
 The Secret and key holding a full REDIS_URL, or nothing when host and port are used.
 */}}
 {{- define "scheduler-api.redisUrlRef" -}}
@@ -245,15 +252,31 @@ Refuse values that contradict each other, with a message that says what to chang
 */}}
 {{- define "scheduler-api.validateValues" -}}
 {{- $ext := .Values.externalRedis }}
-{{- $externalSet := or $ext.url $ext.host $ext.existingSecretUrlKey }}
+{{- $byUrl := or $ext.url $ext.existingSecretUrlKey }}
+{{- $externalSet := or $byUrl $ext.host $ext.sentinel.nodes $ext.cluster.nodes }}
 {{- if and .Values.redis.enabled $externalSet }}
 {{- fail "redis.enabled and externalRedis are both set: turn the bundled Redis off (redis.enabled=false) to use an external one" }}
 {{- end }}
+{{- if and .Values.redis.enabled (or $ext.username $ext.tls.enabled $ext.tls.caSecret) }}
+{{- fail "externalRedis.username and externalRedis.tls apply to an external Redis: the bundled one has neither (set redis.enabled=false to use an external one)" }}
+{{- end }}
 {{- if and (not .Values.redis.enabled) (not $externalSet) }}
-{{- fail "no Redis configured: keep redis.enabled=true or set externalRedis.url, externalRedis.host or externalRedis.existingSecretUrlKey" }}
+{{- fail "no Redis configured: keep redis.enabled=true or set externalRedis.url, externalRedis.host, externalRedis.existingSecretUrlKey, externalRedis.sentinel.nodes or externalRedis.cluster.nodes" }}
 {{- end }}
 {{- if and $ext.url $ext.host }}
 {{- fail "externalRedis.url and externalRedis.host are both set: give one (the URL carries host, port, password and db)" }}
+{{- end }}
+{{- if and $ext.sentinel.nodes $ext.cluster.nodes }}
+{{- fail "externalRedis.sentinel.nodes and externalRedis.cluster.nodes are both set: Sentinel and Redis Cluster are two different setups; give the one you run" }}
+{{- end }}
+{{- if and (or $ext.sentinel.nodes $ext.cluster.nodes) (or $byUrl $ext.host) }}
+{{- fail "externalRedis.sentinel.nodes or externalRedis.cluster.nodes is set together with externalRedis.url, externalRedis.existingSecretUrlKey or externalRedis.host: the service finds the master (Sentinel) or the nodes (Cluster) itself; give one way to reach Redis" }}
+{{- end }}
+{{- if and $ext.cluster.nodes (ne (int $ext.db) 0) }}
+{{- fail "externalRedis.db must be 0 with externalRedis.cluster.nodes: a Redis Cluster has only database 0" }}
+{{- end }}
+{{- if and $ext.tls.caSecret (not $ext.tls.enabled) }}
+{{- fail "externalRedis.tls.caSecret needs externalRedis.tls.enabled=true" }}
 {{- end }}
 {{- if and $ext.existingSecretUrlKey (not $ext.existingSecret) }}
 {{- fail "externalRedis.existingSecretUrlKey needs externalRedis.existingSecret (the Secret that holds the URL)" }}
