@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import schedule
-from redis.exceptions import RedisError
 
 from .cancellation import reraise_if_cancelling
 from .config import Settings
@@ -21,6 +20,7 @@ from .firing import Sweep
 from .lease import Lease
 from .metrics import Metrics
 from .store import LeaseLost, Store
+from .store_errors import STORE_OR_OS_ERRORS
 
 log = logging.getLogger("service.housekeeping")
 
@@ -86,7 +86,7 @@ class Housekeeper:
                 await job(self.lease.value)
             except LeaseLost:
                 self.lease.forfeit()
-            except (RedisError, OSError) as error:
+            except STORE_OR_OS_ERRORS as error:
                 reraise_if_cancelling()
                 log.warning("housekeeping job %s failed: %s", job.__name__, error)
             except Exception:  # a bug in one job must not stop the others

@@ -14,11 +14,10 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from redis.exceptions import RedisError
-
 from .cancellation import reraise_if_cancelling
 from .metrics import Metrics
 from .store import Store
+from .store_errors import STORE_OR_OS_ERRORS
 
 log = logging.getLogger("service.lease")
 
@@ -143,5 +142,5 @@ class Lease:
         try:
             if await self.store.lease_release(lease_value=value):
                 log.info("released the housekeeping lease")
-        except (RedisError, OSError) as error:
+        except STORE_OR_OS_ERRORS as error:
             log.warning("could not release the lease; it expires by itself: %s", error)

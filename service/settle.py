@@ -17,8 +17,6 @@ from enum import StrEnum
 from functools import partial
 from typing import TypeVar
 
-from redis.exceptions import RedisError
-
 from .attempt import AttemptResult
 from .callbacks import result_callback
 from .cancellation import reraise_if_cancelling
@@ -29,6 +27,7 @@ from .pause import Pause
 from .policy import Backoff, Outcome, Verdict
 from .records import Claim, NewMessage
 from .store import Finish, Store
+from .store_errors import STORE_OR_OS_ERRORS
 from .webhook import WebhookResponse
 
 log = logging.getLogger("service.delivery")
@@ -207,7 +206,7 @@ async def settle_safely(step: Callable[[], Awaitable[T]], what: str) -> T:
     while True:
         try:
             return await step()
-        except (RedisError, OSError) as error:
+        except STORE_OR_OS_ERRORS as error:
             reraise_if_cancelling()
             wait = pause.next()
             if time.monotonic() + wait > deadline:

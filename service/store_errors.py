@@ -145,6 +145,8 @@ _CLUSTER_CLIENT = {
 
 # Every error a Redis call may raise: what the API maps to 503 (or, unclassified, 500).
 STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
+# What a loop talking to Redis outlives and retries: those, and a socket's own errors.
+STORE_OR_OS_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 
 def classify(error: BaseException) -> Condition | None:
