@@ -28,11 +28,10 @@ log = logging.getLogger("service.firing")
 # costs about 500 bytes of Redis until it is sent, so an `every: 1` schedule holds ~20.
 HORIZON_MS = 20_000
 # A schedule is swept again once its last stored fire is less than LEAD_MS away: more than
-# the lease's 10 s, so that a lease hand-over leaves time to store the next fires. Shorter than HORIZON_MS, so that
-# schedules created together (each with its first fires stored) come due for the sweep
-# spread over their ticks rather than all at once: with the two equal, 10,000 schedules
-# created within seconds were all swept in the seconds their first ticks fell due, and
-# those fires were sent 9 to 13 ms late at p99 instead of 4.
+# the lease's 10 s, so that a lease hand-over leaves time to store the next fires. Shorter
+# than HORIZON_MS, so that schedules created together (each with its first fires stored)
+# come due for the sweep spread over their ticks, not all in the seconds their first
+# ticks fall due, when the fires due then would wait for the sweep.
 LEAD_MS = 12_000
 MISSED_AFTER_MS = 60_000
 MAX_FIRES_PER_STEP = 100

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from .store import Store
+from .store_errors import REDIS_AWAY_ERRORS
 
 log = logging.getLogger("service.partitioning")
 
@@ -54,6 +52,6 @@ async def check_when_reachable(store: Store) -> None:
         try:
             await check_partition_count(store)
             return
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except REDIS_AWAY_ERRORS as error:
             log.warning("partition count not checked yet, Redis unreachable: %r", error)
             await asyncio.sleep(RETRY_SECONDS)

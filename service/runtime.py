@@ -10,8 +10,6 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import __version__
 from .attempt import Sender
@@ -31,7 +29,7 @@ from .recurring import Recurring
 from .schedule_store import ScheduleStore
 from .settle import Settler
 from .store import Store
-from .store_errors import UNREACHABLE, Condition, classify, store_log
+from .store_errors import REDIS_AWAY_ERRORS, UNREACHABLE, Condition, classify, store_log
 from .telemetry import Tracing
 from .webhook import WebhookClient, make_client
 
@@ -136,7 +134,7 @@ class Runtime:
         except PartitionCountMismatch:
             await disconnect(self.redis)
             raise
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        except REDIS_AWAY_ERRORS as error:
             log.warning("Redis unreachable at start; partition count checked later: %r", error)
             return True
         return False

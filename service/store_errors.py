@@ -146,6 +146,13 @@ _CLUSTER_CLIENT = {
 # Every error a Redis call may raise: what the API maps to 503 (or, unclassified, 500).
 STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
 # What a loop talking to Redis outlives and retries: those, and a socket's own errors.
+# Redis not reachable at all (no node answering, on a Cluster too): what a start waits out.
+REDIS_AWAY_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    RedisClusterException,
+    OSError,
+)
 STORE_OR_OS_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 
