@@ -288,15 +288,6 @@ def replicated(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 @pytest.fixture
-def webhooks() -> Iterator[AsyncSink]:
-    sink = AsyncSink().start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture
 def services(tmp_path: Path, replicated: LocalCluster) -> Iterator[Fleet]:
     fleet = Fleet(
         tmp_path / "replicas",
