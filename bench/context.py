@@ -46,6 +46,8 @@ class Scale:
     pagecost_big_bytes: int
     pagecost_repeats: int
     partition_pairs: int  # REDIS_PARTITIONS 1 and 16 back to back, this many times
+    cluster_rounds: int  # one Redis (P=1, P=16) and a 3-primary Cluster, in turn, this many
+    cluster_memory_count: int  # pending messages written to each to weigh them
     transports: tuple[str, ...] = ("httpx", "httpx-aiohttp", "aiohttp")
 
 
@@ -77,6 +79,8 @@ FULL = Scale(
     pagecost_big_bytes=MIB,
     pagecost_repeats=21,
     partition_pairs=3,
+    cluster_rounds=6,
+    cluster_memory_count=100_000,
 )
 QUICK = Scale(
     name="quick",
@@ -106,6 +110,8 @@ QUICK = Scale(
     pagecost_big_bytes=128 * 1024,
     pagecost_repeats=9,
     partition_pairs=2,
+    cluster_rounds=3,
+    cluster_memory_count=20_000,
     # Without httpx's own transport: at a few hundred deliveries/s it alone would take
     # half the minute.
     transports=("httpx-aiohttp", "aiohttp"),
@@ -173,6 +179,8 @@ class Bench:
             "SHUTDOWN_DELAY_SECONDS": "0",
         }
         env.pop("REDIS_URL", None)
+        if overrides.get("REDIS_CLUSTER_NODES"):  # a Cluster is the only Redis it may name
+            del env["REDIS_HOST"], env["REDIS_PORT"]
         return {**env, **overrides}
 
     def start_service(self, name: str = "service", **env: str) -> tuple[Proc, str, float]:

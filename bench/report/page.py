@@ -8,6 +8,7 @@ from typing import Any
 from bench.context import DEFAULT_TRANSPORT, DELIVERY_CONCURRENCY, TIME_LIMIT_SECONDS
 from bench.report import notes, targets
 from bench.report.bulk_cancel import cancel
+from bench.report.cluster import cluster
 from bench.report.lateness import precision
 from bench.report.numbers import ms, n, pct, spread, times
 from bench.report.profiles import profile
@@ -29,6 +30,7 @@ SECTIONS: list[tuple[str, str, Section]] = [
     ("pagecost", "8. Page cost: listing big payloads", pagecost),
     ("replicas", "9. Replicas: one burst, several processes", replicas),
     ("profile", "10. Where the service spends its CPU", profile),
+    ("cluster", "11. Redis Cluster: one Redis against three primaries", cluster),
 ]
 # The sink is "not the bottleneck" when it takes this many times the fastest delivery rate.
 SINK_HEADROOM = 3.0

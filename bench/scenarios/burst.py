@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -134,11 +134,13 @@ def burst_through(
     *,
     fields: Callable[[int], dict[str, Any]] | None = None,
     store: bool = False,
+    redis_pids: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Load through the first service (or, with `store`, through the service's store),
     then wait until every message reached the sink.
 
-    `fields(i)` adds fields (options) to message `i`'s body.
+    `fields(i)` adds fields (options) to message `i`'s body. `redis_pids` are the Redis
+    servers whose CPU is measured (the suite's one Redis unless given: a Cluster's nodes).
     """
     prefix = run_prefix("burst")
     if store:
@@ -152,7 +154,8 @@ def burst_through(
             messages = [{**body, **fields(i)} for i, body in enumerate(messages)]
         load = arrivals.schedule(bench, services[0][1], messages)
         due = {m["id"]: at for m in messages}
-    pids = [pid for pid, _ in services] + [bench.redis.pid]
+    servers = list(redis_pids) or [bench.redis.pid]
+    pids = [pid for pid, _ in services] + servers
     time.sleep(max(0.0, at - time.time()))
     cpu_before = [cpu_seconds(pid) for pid in pids]
     bench.sink.wait_for(count, timeout=60)
@@ -160,12 +163,19 @@ def burst_through(
     window = max(time.time() - at, 1e-9)
     figures = arrivals.collect(bench, due, timeout=1)
     last = figures["last_arrival_unix"] or time.time()
-    used = [round((a - b) / window, 2) for a, b in zip(cpu_after, cpu_before, strict=True)]
-    figures["cpu_cores_while_delivering"] = {"service": used[:-1], "redis": used[-1]}
+    spent = [a - b for a, b in zip(cpu_after, cpu_before, strict=True)]
+    used = [round(seconds / window, 2) for seconds in spent]
+    split = len(services)
+    figures["cpu_cores_while_delivering"] = {
+        "service": used[:split],
+        "redis": round(sum(spent[split:]) / window, 2),
+    }
+    if len(servers) > 1:
+        figures["cpu_cores_while_delivering"]["redis_nodes"] = used[split:]
     # CPU per delivery holds up better than a rate when other work takes the cores.
-    service_cpu = sum(a - b for a, b in zip(cpu_after[:-1], cpu_before[:-1], strict=True))
     delivered = max(figures["delivered"], 1)
-    figures["service_cpu_us_per_delivery"] = round(service_cpu / delivered * 1e6, 1)
+    figures["service_cpu_us_per_delivery"] = round(sum(spent[:split]) / delivered * 1e6, 1)
+    figures["redis_cpu_us_per_delivery"] = round(sum(spent[split:]) / delivered * 1e6, 1)
     figures["load"] = load
     figures["load_finished_before_due"] = load["finished_unix"] < at
     figures["seconds_to_last"] = round(last - at, 3)
