@@ -29,10 +29,11 @@ from service.cluster_client import memory_of
 from service.config import Settings
 from service.connection import connect, disconnect
 from service.keys import Keys, Layout
-from tests.conftest import AUTH, message
+from tests.conftest import AUTH, NOWHERE, message
 from tests.integration.test_api import TestAuthentication as _Authentication
 from tests.integration.test_api import TestOriginalContract as _OriginalContract
 from tests.integration.test_replicas import body, post_all
+from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
 from tests.support.polling import wait_until
 from tests.support.processes import AUTH as FLEET_AUTH
@@ -150,6 +151,31 @@ def test_memory_of_many_partitions_is_the_fullest_primary(
     # The nodes use about the same memory and the limits are 10 times apart: the smallest
     # limit is the fullest node.
     assert limit == min(limits.values())
+
+
+def test_sixteen_partitions_put_messages_on_every_primary(
+    start_app: Callable[..., TestClient], on_cluster: dict[str, Any], cluster: LocalCluster
+) -> None:
+    """What a Cluster is for: with 16 partitions the schedule is spread over the
+    primaries, each holding keys of its own partitions and no other's."""
+    api = start_app(**on_cluster, redis_partitions=16)
+    count = 300
+    for i in range(count):
+        body = message(f"spread{i:03d}", NOWHERE, at="2999-01-01T00:00:00Z")
+        assert api.post("/messages", json=body, headers=AUTH).status_code == 200
+    sizes = cluster.dbsize()
+    assert len(sizes) == 3 and all(size > 0 for size in sizes.values()), sizes
+    tags: dict[int, set[str]] = {}
+    held: dict[int, int] = {}
+    for node in cluster.primaries():
+        with cluster.client(node) as client:
+            tags[node.port] = set(stored.per_partition(client))
+            held[node.port] = stored.size(client, "msgs")
+    assert all(tags.values()), tags
+    assert all(held.values()) and sum(held.values()) == count, held
+    everywhere = [tag for node_tags in tags.values() for tag in node_tags]
+    assert sorted(everywhere) == sorted(f"{{scheduler:{n}}}" for n in range(16)), tags
+    assert api.get("/messages", headers=AUTH).json()["count"] == count
 
 
 async def _memory(settings: Settings, keys: list[str] | None = None) -> tuple[int, int]:
