@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio.cluster
+import redis.cluster
 from dotenv import dotenv_values
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -18,6 +20,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import Link, ProxyTracerProvider, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from redis.exceptions import RedisClusterException, RedisError
+from redis.utils import str_if_bytes
 
 from . import __version__
 
@@ -206,8 +210,100 @@ def _instrument_redis(provider: TracerProvider) -> bool:
     instrumentor = RedisInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         return False  # another Tracing in this process did it; it undoes it too
-    instrumentor.instrument(tracer_provider=_ChildrenOnly(provider))
+    cluster = _ClusterAttributes()
+    instrumentor.instrument(
+        tracer_provider=_ChildrenOnly(provider),
+        request_hook=cluster.on_command,
+        response_hook=cluster.on_response,
+    )
     return True
+
+
+# The keys of a connection's address, of the old and the stable semantic conventions.
+_ADDRESS = frozenset({"net.peer.name", "net.peer.port", "server.address", "server.port"})
+# Script and function calls: (name, script, numkeys, key, ...); COMMAND calls their keys
+# "movable", so they are found the way redis-py finds them, by numkeys.
+_SCRIPT_CALLS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+_CLUSTERS = (redis.asyncio.cluster.RedisCluster, redis.cluster.RedisCluster)
+_CLUSTER_PIPELINES = (redis.asyncio.cluster.ClusterPipeline, redis.cluster.ClusterPipeline)
+
+
+class _ClusterAttributes:
+    """Hooks that give a Cluster client's spans the connection attributes plain ones have.
+
+    The instrumentation reads db.system and the server's address from
+    `client.connection_pool.connection_kwargs`, and skips them when the client has no
+    `connection_pool`: a RedisCluster has none (it keeps a pool per node), so its spans
+    carried neither. These hooks set the same attributes with the instrumentation's own
+    function, so they follow OTEL_SEMCONV_STABILITY_OPT_IN as a plain client's do. The
+    address is that of the node the command goes to: the one it names (`target_nodes`),
+    else the primary serving its first key's slot, as the client's slot map has it. A
+    pipeline may go to several primaries, so its span gets db.system and no address; the
+    instrumentation calls no request hook for a pipeline, so that happens once it answered.
+    """
+
+    def __init__(self) -> None:
+        # Private to the instrumentation, but the very function and modes it uses for a
+        # plain client's spans; tests/integration/test_telemetry.py pins the result.
+        from opentelemetry.instrumentation._semconv import (
+            _get_semconv_opt_in_modes,
+            _OpenTelemetryStabilitySignalType,
+        )
+        from opentelemetry.instrumentation.redis.util import _extract_conn_attributes
+
+        signals = (
+            _OpenTelemetryStabilitySignalType.DATABASE,
+            _OpenTelemetryStabilitySignalType.HTTP,
+        )
+        modes = _get_semconv_opt_in_modes(signals)
+        self._modes = tuple(modes[signal] for signal in signals)
+        self._extract: Callable[..., dict[str, Any]] = _extract_conn_attributes
+        self._system = {k: v for k, v in self._attributes({}).items() if k not in _ADDRESS}
+
+    def _attributes(self, connection: dict[str, Any]) -> dict[str, Any]:
+        return self._extract({"db": 0, **connection}, *self._modes)
+
+    def on_command(self, span: Span, instance: Any, args: Any, kwargs: Any) -> None:
+        if not span.is_recording() or not isinstance(instance, _CLUSTERS):
+            return
+        node = _node_of(instance, args, kwargs)
+        if node is None:
+            span.set_attributes(self._system)
+        else:
+            span.set_attributes(self._attributes({"host": node.host, "port": node.port}))
+
+    def on_response(self, span: Span, instance: Any, response: Any) -> None:
+        if span.is_recording() and isinstance(instance, _CLUSTER_PIPELINES):
+            span.set_attributes(self._system)
+
+
+def _node_of(client: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The one node a Cluster command goes to, or None: no key, several nodes, or a slot
+    map not read yet (the client's first command)."""
+    target = kwargs.get("target_nodes")
+    if target is not None:
+        nodes = target if isinstance(target, list) else [target]
+        # A node flag ("primaries", ...) is a string: several nodes, or one chosen later.
+        return nodes[0] if len(nodes) == 1 and not isinstance(nodes[0], str) else None
+    try:
+        key = _first_key(client, args)
+        return None if key is None else client.get_node_from_key(key)
+    except (RedisClusterException, RedisError, ValueError, IndexError):
+        return None
+
+
+def _first_key(client: Any, args: Sequence[Any]) -> Any:
+    """The command's first key, where the command table the client read says it is."""
+    if not args:
+        return None
+    name = str_if_bytes(args[0]).upper()
+    if name in _SCRIPT_CALLS:
+        return args[3] if len(args) > 3 and int(args[2]) > 0 else None
+    info = client.commands_parser.commands.get(name.lower())
+    if not isinstance(info, dict) or "movablekeys" in info.get("flags", ()):
+        return None
+    position = info.get("first_key_pos", 0)
+    return args[position] if 0 < position < len(args) else None
 
 
 class _ChildrenOnly(trace.TracerProvider):
