@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.loader import BULK_CHUNK
 from bench.report.numbers import n, pct, times
 
 Doc = dict[str, Any]
@@ -83,10 +84,13 @@ def _nodes(f: Doc) -> str:
 
 
 def _memory(memory: Doc) -> str:
-    one, spread = memory["redis"], memory["cluster"]
+    one, single, spread = memory["redis_p16"], memory.get("redis_p1"), memory["cluster"]
+    also = f" ({n(single['bytes_per_message'])} at 1 partition)" if single else ""
     return (
-        f"{n(one['count'])} pending messages written through the service's store"
-        f" ({memory['how']}): {n(one['bytes_per_message'])} bytes each on one Redis,"
-        f" {n(spread['bytes_per_message'])} on the Cluster; written at"
-        f" {n(one['write_per_second'])}/s and {n(spread['write_per_second'])}/s."
+        f"{n(one['count'])} pending messages written to each schedule through the service's"
+        f" store ({memory['how']}), and left there, so that every side ran over the same"
+        f" backlog: {n(one['bytes_per_message'])} bytes each on one Redis{also},"
+        f" {n(spread['bytes_per_message'])} on the Cluster; the store wrote them at"
+        f" {n(one['write_per_second'])}/s to one Redis and {n(spread['write_per_second'])}/s"
+        f" to the Cluster (16 partitions, one pipeline per {n(BULK_CHUNK)} messages, one client)."
     )

@@ -11,9 +11,11 @@ falls on all of them. Ratios are of medians: the Cluster over one Redis at 16 pa
 
 On one small machine the three primaries, the service, the sink and the load tools share
 the same cores, so the Cluster cannot be faster here. What the scenario also measures is
-what a primary carries, which is what adds up on separate machines: each node's share of
-the keys, of the memory per pending message and of the Redis CPU per create and per
-delivery, and what the Cluster costs the service (its CPU per create and per delivery).
+what a primary carries, which is what adds up on separate machines: how many of the 16
+partitions (with the default key prefix) and of the pending messages each holds, memory
+per pending message, each node's share of the Redis CPU per create and per delivery, and
+what the Cluster costs the service (its CPU per create and per delivery). The pending
+messages weighed first stay in every schedule, so all sides run over the same backlog.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from tests.support.redis_cluster import LocalCluster
 PRIMARIES = 3
 PARTITIONS = 16
 CREATE_CLIENTS = 32
-MEMORY_PREFIX = "bench-memory"  # pending messages written to weigh them; no service reads it
+# The Cluster's service keeps the default key prefix: its 16 partitions then land on the
+# primaries as they would in a default installation (hash tags `{scheduler:0}` to 15).
+CLUSTER_PREFIX = "scheduler"
 WARM_UP_PREFIX = "bench-warm-up"
 WARM_UP = 160
 IDLE_SECONDS = 3.0  # how long the Redis processes' CPU is read with no load
@@ -55,6 +59,7 @@ class Side:
 
     name: str
     partitions: int
+    prefix: str
     pid: int
     base: str
     redis_pids: tuple[int, ...]
@@ -70,9 +75,9 @@ def run(bench: Bench) -> dict[str, Any]:
         started = time.monotonic()
         cluster = _start_cluster(stack)
         cluster_start = round(time.monotonic() - started, 2)
-        memory = _memory(bench, cluster)
         sides = _services(bench, stack, cluster)
         idle = _idle(sides)
+        memory = _memory(bench, cluster, sides)
         names = [side.name for side in sides]
         creates: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         bursts: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -84,7 +89,7 @@ def run(bench: Bench) -> dict[str, Any]:
                 bursts[side.name].append(_burst(bench, side))
         keys = {str(port): size for port, size in cluster.dbsize().items()}
         nodes = cluster.primaries()
-        home = cluster.owner(cluster.slot_of(_home_key())).port
+        home = cluster.owner(cluster.slot_of(_home_key(CLUSTER_PREFIX))).port
     out: dict[str, Any] = {
         "primaries": PRIMARIES,
         "partitions": PARTITIONS,
@@ -106,10 +111,10 @@ def run(bench: Bench) -> dict[str, Any]:
     return out
 
 
-def _home_key() -> str:
+def _home_key(prefix: str) -> str:
     from service.keys import Layout  # here, as in bench.loader: `--render` needs no service
 
-    return Layout().home.probe
+    return Layout(prefix).home.probe
 
 
 def _start_cluster(stack: contextlib.ExitStack) -> LocalCluster:
@@ -126,13 +131,18 @@ def _services(bench: Bench, stack: contextlib.ExitStack, cluster: LocalCluster) 
     sides = []
     one_redis = (bench.redis.pid,)
     for count in (1, PARTITIONS):
-        env = {"REDIS_PARTITIONS": str(count), "REDIS_KEY_PREFIX": f"bench-p{count}"}
+        prefix = f"bench-p{count}"
+        env = {"REDIS_PARTITIONS": str(count), "REDIS_KEY_PREFIX": prefix}
         proc, base, _ = stack.enter_context(bench.service(f"redis-p{count}", **env))
-        sides.append(Side(f"redis_p{count}", count, proc.pid, base, one_redis))
-    env = {"REDIS_PARTITIONS": str(PARTITIONS), "REDIS_CLUSTER_NODES": cluster.seeds}
+        sides.append(Side(f"redis_p{count}", count, prefix, proc.pid, base, one_redis))
+    env = {
+        "REDIS_PARTITIONS": str(PARTITIONS),
+        "REDIS_KEY_PREFIX": CLUSTER_PREFIX,
+        "REDIS_CLUSTER_NODES": cluster.seeds,
+    }
     proc, base, _ = stack.enter_context(bench.service(f"cluster-p{PARTITIONS}", **env))
     nodes = tuple(node.pid for node in cluster.primaries())
-    sides.append(Side(f"cluster_p{PARTITIONS}", PARTITIONS, proc.pid, base, nodes))
+    sides.append(Side(f"cluster_p{PARTITIONS}", PARTITIONS, CLUSTER_PREFIX, proc.pid, base, nodes))
     return sides
 
 
@@ -231,43 +241,47 @@ def _summary(runs: dict[str, list[dict[str, Any]]], rate: str, **about: Any) -> 
 # -- memory per pending message, per node -----------------------------------------------------
 
 
-def _memory(bench: Bench, cluster: LocalCluster) -> dict[str, Any]:
-    """Write the same pending messages (16 partitions) to one Redis and to the Cluster
-    through the service's store; bytes per message, and each primary's share."""
+def _memory(bench: Bench, cluster: LocalCluster, sides: list[Side]) -> dict[str, Any]:
+    """Write the same pending messages to each service's schedule through the service's
+    store: bytes per message on one Redis (1 and 16 partitions) and on the Cluster, and how
+    the Cluster's partitions and messages fall on its primaries. They stay pending (due
+    in 30 days), so every side is then measured over the same backlog."""
+    cluster_prefix = sides[-1].prefix
     count = bench.scale.cluster_memory_count
     due_ms = int((time.time() + FAR_FUTURE_DAYS * 86400) * 1000)
     # A few messages under another prefix first, so that the scripts (on the Cluster,
     # every script on every primary) are loaded before the baseline is read.
-    asyncio.run(_write_one(bench, WARM_UP, due_ms, WARM_UP_PREFIX))
+    asyncio.run(_write_one(bench, WARM_UP, due_ms, WARM_UP_PREFIX, PARTITIONS))
     asyncio.run(_write_cluster(bench, cluster, WARM_UP, due_ms, WARM_UP_PREFIX))
-    before = bench.redis.used_memory()
-    seconds = asyncio.run(_write_one(bench, count, due_ms))
-    one = {
-        "count": count,
-        "bytes_per_message": round((bench.redis.used_memory() - before) / count, 1),
-        "write_per_second": round(count / seconds),
-    }
+    one: dict[str, Any] = {}
+    for side in sides[:-1]:
+        before = bench.redis.used_memory()
+        seconds = asyncio.run(_write_one(bench, count, due_ms, side.prefix, side.partitions))
+        one[side.name] = {
+            "count": count,
+            "bytes_per_message": round((bench.redis.used_memory() - before) / count, 1),
+            "write_per_second": round(count / seconds),
+        }
     nodes = cluster.primaries()
     before_by_node = {node.port: _used_memory(cluster, node.port) for node in nodes}
-    seconds = asyncio.run(_write_cluster(bench, cluster, count, due_ms))
+    seconds = asyncio.run(_write_cluster(bench, cluster, count, due_ms, cluster_prefix))
+    partitions = _partitions_by_port(cluster, cluster_prefix)
     by_node: dict[str, dict[str, Any]] = {}
     for node in nodes:
         grown = _used_memory(cluster, node.port) - before_by_node[node.port]
         with cluster.client(node) as client:
-            held = stored.size(client, "msgs", prefix=MEMORY_PREFIX)
-            tags = len(stored.per_partition(client, prefix=MEMORY_PREFIX))
+            held = stored.size(client, "msgs", prefix=cluster_prefix)
         by_node[str(node.port)] = {
             "messages": held,
-            "partitions": tags,
+            "partitions": partitions.get(node.port, 0),
             "bytes": grown,
             "bytes_per_message": round(grown / held, 1) if held else None,
         }
     held = sum(node["messages"] for node in by_node.values())
     grown = sum(node["bytes"] for node in by_node.values())
     out = {
-        "how": f"Store.schedule_many, 100-byte payloads, {PARTITIONS} partitions, "
-        f"due in {FAR_FUTURE_DAYS} days",
-        "redis": one,
+        "how": f"Store.schedule_many, 100-byte payloads, due in {FAR_FUTURE_DAYS} days",
+        **one,
         "cluster": {
             "count": held,
             "bytes_per_message": round(grown / held, 1) if held else None,
@@ -279,6 +293,17 @@ def _memory(bench: Bench, cluster: LocalCluster) -> dict[str, Any]:
     return out
 
 
+def _partitions_by_port(cluster: LocalCluster, prefix: str) -> dict[int, int]:
+    """How many of the service's partitions each primary serves."""
+    from service.keys import Keys
+
+    counts: dict[int, int] = {}
+    for number in range(PARTITIONS):
+        port = cluster.owner(cluster.slot_of(Keys(prefix, number).probe)).port
+        counts[port] = counts.get(port, 0) + 1
+    return counts
+
+
 def _used_memory(cluster: LocalCluster, port: int) -> int:
     with cluster.client(cluster.by_port(port)) as client:
         return int(client.info("memory")["used_memory"])
@@ -288,9 +313,9 @@ def _payload(index: int) -> bytes:
     return orjson.dumps(bodies.payload(index))
 
 
-async def _write_one(bench: Bench, count: int, due_ms: int, prefix: str = MEMORY_PREFIX) -> float:
+async def _write_one(bench: Bench, count: int, due_ms: int, prefix: str, partitions: int) -> float:
     port = bench.redis.port
-    async with service_store(port, partitions=PARTITIONS, prefix=prefix) as store:
+    async with service_store(port, partitions=partitions, prefix=prefix) as store:
         return await write_messages(
             store,
             prefix="memory",
@@ -302,7 +327,7 @@ async def _write_one(bench: Bench, count: int, due_ms: int, prefix: str = MEMORY
 
 
 async def _write_cluster(
-    bench: Bench, cluster: LocalCluster, count: int, due_ms: int, prefix: str = MEMORY_PREFIX
+    bench: Bench, cluster: LocalCluster, count: int, due_ms: int, prefix: str
 ) -> float:
     # Imported here, as bench.loader does: `--render` must work without the service.
     from service.config import Settings
