@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> None:
                 "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "commit": document["machine"]["commit"],
                 "scale": scale.name,
+                # `machine` above describes the latest run; `--only` runs may come from
+                # another machine than the scenarios they join.
+                "cpu": document["machine"]["cpu"],
+                "cores": document["machine"]["cores"],
                 "wall_seconds": round(time.monotonic() - t0, 1),
                 # How busy the machine was (other work shares its cores): 1-minute load
                 # average as the scenario started and as it ended.

@@ -12,6 +12,8 @@ Doc = dict[str, Any]
 def ran(entry: Doc) -> str:
     """The provenance line under a section: when, at what scale and commit, how long."""
     commit = f", commit {entry['commit']}" if entry.get("commit") else ""
+    if entry.get("cpu"):
+        commit += f", {entry['cpu']} ({entry['cores']} cores)"
     load = entry.get("load_average")
     busy = f"; load average {load[0]:g} at the start, {load[1]:g} at the end" if load else ""
     return (
