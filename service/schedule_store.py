@@ -44,7 +44,7 @@ class Advance:
     version: int
     read_ms: int
     next_fire_ms: int | None
-    fires: Sequence[NewMessage]
+    fires: list[Any]  # six values a fire (FireTemplate.args), one after the other
 
 
 @dataclass(slots=True)
@@ -194,7 +194,7 @@ class ScheduleStore:
         for step in steps:
             last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
             args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
-            calls.append((keys, [*args, *_fires(step.fires)]))
+            calls.append((keys, [*args, *step.fires]))
         results = [
             int(result) for result in await self.store.scripts.run_many("sched_advance", calls)
         ]
