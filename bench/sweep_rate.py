@@ -49,7 +49,7 @@ async def create(redis: Redis, count: int) -> tuple[ScheduleStore, int]:
 
     schedules = ScheduleStore(Store(redis, Layout()))
     recurring = Recurring(
-        schedules=schedules, metrics=Metrics(), check=lambda _: None, notify=lambda _: None
+        schedules=schedules, metrics=Metrics(), check=lambda _: None, notify=lambda *_: None
     )
     start = int(time.time() * 1000) + LEAD_MS + count  # about 1 ms per schedule to create
     for i in range(count):

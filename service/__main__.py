@@ -1,7 +1,9 @@
-"""`python -m service`: load settings, start Redis if none is configured, serve."""
+"""`python -m service` (`scheduler-api`): load settings, start Redis if none is configured,
+serve. `scheduler-api repartition --to N` moves the data to N partitions instead."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -16,8 +18,12 @@ from pydantic import SecretStr, ValidationError
 from . import logs, telemetry
 from .app import create_app
 from .config import Settings
+from .connection import connect, disconnect
 from .embedded import embedded_redis
+from .keys import Layout
+from .repartition import Repartition, RepartitionError
 from .runtime import Runtime
+from .store import Store
 
 log = logging.getLogger("service")
 
@@ -60,14 +66,81 @@ def load_settings() -> Settings:
     return settings
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="scheduler-api",
+        description="Scheduler API: without a command, serve (settings from the environment).",
+    )
+    commands = parser.add_subparsers(dest="command")
+    move = commands.add_parser(
+        "repartition",
+        help="move the data to another REDIS_PARTITIONS count while the service runs",
+        description=(
+            "Move every message and schedule under REDIS_KEY_PREFIX to TO partitions, in "
+            "bounded batches, while the replicas keep serving (they follow by themselves). "
+            "Connects with the service's own REDIS_* settings. Safe to stop and run again."
+        ),
+    )
+    move.add_argument("--to", type=int, required=True, metavar="N", help="partitions (1-1024)")
+    move.add_argument(
+        "--batch", type=int, default=200, help="ids moved per script call (default 200)"
+    )
+    move.add_argument(
+        "--replica-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for every replica to follow (default 60)",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "repartition" and not 1 <= args.to <= 1024:
+        parser.error("--to must be between 1 and 1024")
+    if args.command == "repartition" and not 1 <= args.batch <= 10_000:
+        parser.error("--batch must be between 1 and 10000")
+    return args
+
+
 def main() -> None:
+    args = parse_args(sys.argv[1:])
     settings = load_settings()
     logs.configure(settings)
+    if args.command == "repartition":
+        sys.exit(repartition(settings, args))
     with ExitStack() as stack:
         if settings.embedded_redis:
             url = stack.enter_context(embedded_redis(settings.data_dir))
             settings = settings.model_copy(update={"redis_url": SecretStr(url)})
         serve(settings)
+
+
+def repartition(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.embedded_redis:
+        print(
+            "repartition needs the Redis the service uses: set REDIS_URL (or "
+            "REDIS_CLUSTER_NODES, REDIS_SENTINELS) as the service has it",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def run() -> int:
+        redis = connect(settings)
+        try:
+            layout = Layout(settings.redis_key_prefix, settings.redis_partitions)
+            mover = Repartition(
+                Store(redis, layout),
+                target=args.to,
+                batch=args.batch,
+                replica_wait_seconds=args.replica_wait,
+            )
+            await mover.run()
+            return 0
+        except RepartitionError as error:
+            print(f"repartition: {error}", file=sys.stderr)
+            return 1
+        finally:
+            await disconnect(redis)
+
+    return asyncio.run(run())
 
 
 def serve(settings: Settings) -> None:

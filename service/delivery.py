@@ -155,15 +155,22 @@ class Dispatcher:
             else:
                 await self._sleep_until_due()
 
+    def relayout(self, layout: Layout) -> None:
+        """Claim from the partitions of `layout` from now on (a repartition began or ended)."""
+        self.layout = layout
+        self.partitions = layout.partitions()
+        self.board = DueBoard(layout.count)
+
     async def _claim_due(self, free: int) -> int:
         """Claim up to `free` messages from the partitions that are due, earliest first;
         the slots still free afterwards."""
-        for partition in self.board.due(self._now_ms()):
+        partitions, board = self.partitions, self.board  # as they were when this began
+        for partition in board.due(self._now_ms()):
             batch = await self.source.claim(
-                self.partitions[partition], limit=free, claim_timeout_ms=self.claim_timeout_ms
+                partitions[partition], limit=free, claim_timeout_ms=self.claim_timeout_ms
             )
             self._clock = (batch.now_ms, time.monotonic())
-            self.board.note(partition, batch.next_due_ms)
+            board.note(partition, batch.next_due_ms)
             for claim in batch.claims:
                 self._hand_over(claim)
             free -= len(batch.claims)
@@ -193,6 +200,8 @@ class Dispatcher:
             log.debug("reading next due times failed: %r", error)
             self.board.forget()
             return
+        if len(heads) != self.board.count:
+            return  # the layout changed meanwhile; the new board looks everywhere anyway
         for partition, next_due_ms in enumerate(heads):
             self.board.note(partition, next_due_ms)
 

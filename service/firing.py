@@ -13,12 +13,13 @@ of them; shorter gaps (a lease hand-over) fire every tick, late.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from .keys import Keys
 from .recurrence import Recurrence
-from .recurring_records import Definition, fire
+from .recurring_records import Definition, FireTemplate
 from .schedule_store import Advance, ScheduleStore
 
 log = logging.getLogger("service.firing")
@@ -42,6 +43,9 @@ SWEEP_BATCH = 100  # schedules per read of definitions
 # one-off messages). Ten keep each stretch under a millisecond, and awaiting each one lets
 # the claim loop in between.
 STORE_EVERY = 10
+# While computing fires, the sweep lets the event loop run this often (schedules): a claim
+# due meanwhile waits for a few schedules' work, not for a whole pipeline's.
+YIELD_EVERY = 3
 SWEEP_BUDGET_SECONDS = 0.8
 DECODED_CACHE = 100_000  # definitions kept decoded, by (id, version)
 
@@ -82,7 +86,7 @@ class Sweep:
 
     def __init__(self, schedules: ScheduleStore) -> None:
         self.schedules = schedules
-        self._decoded: dict[tuple[str, int], Definition] = {}
+        self._decoded: dict[tuple[str, int, bytes], tuple[Definition, FireTemplate]] = {}
 
     async def run(self, lease_value: str) -> int:
         """One sweep of every partition, within a time budget; fires materialized."""
@@ -104,14 +108,16 @@ class Sweep:
         stored = await self.schedules.definitions(keys, [schedule_id for schedule_id, _ in rows])
         steps: list[Advance] = []
         fired = 0
-        for (schedule_id, last_ms), found in zip(rows, stored, strict=True):
+        for n, ((schedule_id, last_ms), found) in enumerate(zip(rows, stored, strict=True)):
             if found is None:
                 continue  # deleted meanwhile
+            if n % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
             version, raw, body = found
-            definition = self._definition(schedule_id, version, raw)
+            definition, template = self._definition(schedule_id, version, raw, body)
             ticks, ended = plan(definition.recurrence, last_ms, now_ms)
-            fires = [fire(schedule_id, definition, body, tick, now_ms) for tick in ticks]
-            fired += len(fires)
+            fires = [value for tick in ticks for value in template.args(tick, now_ms)]
+            fired += len(ticks)
             next_fire = None if ended else (ticks[-1] if ticks else last_ms)
             steps.append(Advance(schedule_id, version, last_ms, next_fire, fires))
             if len(steps) == STORE_EVERY:
@@ -120,13 +126,20 @@ class Sweep:
         await self.schedules.advance_many(keys, lease_value, steps)
         return fired, len(rows) == SWEEP_BATCH
 
-    def _definition(self, schedule_id: str, version: int, raw: bytes) -> Definition:
-        """Decoded once per version: a schedule every 10 s would otherwise be decoded
-        (and its cron parsed) 8,640 times a day for the same answer."""
-        key = (schedule_id, version)
+    def _definition(
+        self, schedule_id: str, version: int, raw: bytes, body: bytes
+    ) -> tuple[Definition, FireTemplate]:
+        """Decoded once per version (an edit of the body makes a new version too): a
+        schedule every 10 s would otherwise be decoded (and its cron parsed) 8,640 times a
+        day for the same answer. The stored definition is part of the key: a schedule
+        deleted and created again under its id starts again at version 1, with another
+        creation time in its definition."""
+        key = (schedule_id, version, raw)
         cached = self._decoded.get(key)
         if cached is None:
             if len(self._decoded) >= DECODED_CACHE:
                 self._decoded.clear()  # crude, but bounded; refilled within one sweep
-            cached = self._decoded[key] = Definition.decode(raw)
+            definition = Definition.decode(raw)
+            template = FireTemplate.of(schedule_id, definition, body)
+            cached = self._decoded[key] = (definition, template)
         return cached

@@ -41,8 +41,7 @@ class Housekeeper:
         self.metrics = metrics
         self.retention_ms = int(settings.dead_letter_retention_seconds * 1000)
         self.history_ms = int(settings.history_retention_seconds * 1000)
-        # The count limit is per partition, so the whole store keeps about the limit.
-        self.history_keep = settings.history_max_messages // store.layout.count
+        self.history_max = settings.history_max_messages
         self.scheduler = schedule.Scheduler()
         self._queue: list[Job] = []
         self._running = True
@@ -52,6 +51,12 @@ class Housekeeper:
         self._every(1, self.adopt_legacy_messages)
         self._every(60, self.purge_old_dead_letters)
         self._every(10, self.trim_history)
+
+    @property
+    def history_keep(self) -> int:
+        """The count limit is per partition, so the whole store keeps about the limit (the
+        count may change while running: a repartition)."""
+        return self.history_max // self.store.layout.count
 
     def _every(self, seconds: int, job: Job) -> None:
         # `schedule` calls plain functions; it queues the coroutine job for the loop below.

@@ -1,8 +1,8 @@
 """Redis key names: every key the service uses is built here.
 
 A partition's keys share one hash tag, `{prefix:N}`, so every script touching them
-runs inside one Redis Cluster slot. Every script receives the same keys in the same
-order (`SCRIPT_KEYS`); the store prepends a prelude that names them in Lua.
+runs inside one Redis Cluster slot. A script receives the keys it names, in the order of
+`SCRIPT_KEYS`; the store prepends a prelude that binds their names in Lua (lua.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-# The one order in which every script gets its keys (KEYS[1], KEYS[2], ...).
+# The order in which a script gets the keys it names (KEYS[1], KEYS[2], ...).
 SCRIPT_KEYS = (
     "msgs",
     "bodies",
@@ -33,6 +33,7 @@ SCRIPT_KEYS = (
     "fence",
     "seq",
     "bytes",
+    "moving",
 )
 
 
@@ -151,24 +152,43 @@ class Keys:
         return f"{self.tag}:bytes"
 
     @property
+    def moving(self) -> str:
+        """Hash: ids on their way to another partition during a repartition (`m:<id>` a
+        message, `s:<id>` a schedule). Scripts that change a message refuse to touch one
+        listed here: its copy in the other partition would not see the change."""
+        return f"{self.tag}:moving"
+
+    @property
     def partition_count(self) -> str:
         """String: the REDIS_PARTITIONS the data was written with (home partition only)."""
         return f"{self.tag}:partitions"
+
+    @property
+    def repartition_target(self) -> str:
+        """String: the count a repartition in progress moves the data to (home only)."""
+        return f"{self.tag}:repartition"
+
+    @property
+    def replicas(self) -> str:
+        """Hash: replica id to `<layout it runs>|<expiry ms>`, written by each replica's
+        layout watcher (home only): a repartition waits until every live replica runs the
+        layout it needs."""
+        return f"{self.tag}:replicas"
 
     @property
     def probe(self) -> str:
         """String written by readiness checks: proves Redis accepts writes."""
         return f"{self.tag}:probe"
 
-    def script_keys(self) -> list[builtins.bytes]:  # `bytes` is a key of ours
-        """The partition's keys in SCRIPT_KEYS order, encoded once: every script call sends
-        all of them, and encoding 18 names per call was a fifth of the sweep's CPU."""
-        return list(_script_keys(self))
+    def script_keys(self, names: tuple[str, ...] = SCRIPT_KEYS) -> list[builtins.bytes]:
+        """The partition's keys `names` (a script's, lua.key_names), encoded once: encoding
+        them at every call was a fifth of the sweep's CPU."""
+        return list(_script_keys(self, names))
 
 
 @functools.cache
-def _script_keys(keys: Keys) -> tuple[bytes, ...]:
-    return tuple(getattr(keys, name).encode() for name in SCRIPT_KEYS)
+def _script_keys(keys: Keys, names: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(getattr(keys, name).encode() for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +220,13 @@ def routing_key(message_id: str) -> str:
     return message_id
 
 
+def partition_of(message_id: str, count: int) -> int:
+    """The partition `message_id` belongs in among `count`."""
+    if count == 1:
+        return 0
+    return zlib.crc32(routing_key(message_id).encode()) % count
+
+
 class Layout:
     """Which partition holds which message: `crc32(routing key) mod count`, stable."""
 
@@ -209,14 +236,75 @@ class Layout:
         self._partitions = [Keys(prefix, n) for n in range(count)]
 
     def partitions(self) -> list[Keys]:
+        """Every partition that may hold data: the ones to claim from, list and sweep."""
         return list(self._partitions)
 
+    def keys(self, partition: int) -> Keys:
+        return self._partitions[partition]
+
     def for_id(self, message_id: str) -> Keys:
-        if self.count == 1:
-            return self._partitions[0]
-        return self._partitions[zlib.crc32(routing_key(message_id).encode()) % self.count]
+        """Where a new message (or schedule) with this id is written."""
+        return self._partitions[partition_of(message_id, self.count)]
+
+    def homes(self, message_id: str) -> list[Keys]:
+        """Where an existing one may be, in the order to look."""
+        return [self.for_id(message_id)]
+
+    @property
+    def moving(self) -> tuple[int, int] | None:
+        """(from, to) counts while a repartition runs, else None."""
+        return None
+
+    @property
+    def name(self) -> str:
+        """How a replica reports the layout it runs: `16`, or `1>16` while moving."""
+        return str(self.count)
 
     @property
     def home(self) -> Keys:
         """The partition holding the lease and other keys that exist once."""
         return self._partitions[0]
+
+
+class MovingLayout(Layout):
+    """The layout while a repartition moves data from `source` partitions to `target`.
+
+    New data goes where the target count puts it; existing data is looked for there
+    first, then where the source count put it. Claims, listings and sweeps cover the
+    partitions of both counts (partition N is the same keys in both)."""
+
+    def __init__(self, prefix: str, source: int, target: int) -> None:
+        super().__init__(prefix, max(source, target))
+        self.source = source
+        self.target = target
+
+    def for_id(self, message_id: str) -> Keys:
+        return self._partitions[partition_of(message_id, self.target)]
+
+    def homes(self, message_id: str) -> list[Keys]:
+        new = partition_of(message_id, self.target)
+        old = partition_of(message_id, self.source)
+        return (
+            [self._partitions[new]]
+            if new == old
+            else [
+                self._partitions[new],
+                self._partitions[old],
+            ]
+        )
+
+    @property
+    def moving(self) -> tuple[int, int] | None:
+        return (self.source, self.target)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}>{self.target}"
+
+
+def layout_named(prefix: str, name: str) -> Layout:
+    """The layout a state such as `16` or `1>16` names."""
+    source, _, target = name.partition(">")
+    if target:
+        return MovingLayout(prefix, int(source), int(target))
+    return Layout(prefix, int(source))

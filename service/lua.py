@@ -1,8 +1,9 @@
 """The Lua scripts: their source (with the generated prelude), loading and running them.
 
-Every script gets its partition's keys in the one order `keys.SCRIPT_KEYS` sets, and a
-prelude that names them (MSGS, DUE, ...) and the record's field positions (F_DUE,
-...), generated here from the Python definitions, so Python and Lua cannot disagree.
+Every script gets the keys of its partition that it names (MSGS, DUE, ...), in
+`keys.SCRIPT_KEYS` order, and a prelude that binds those names and the record's field
+positions (F_DUE, ...), generated here from the Python definitions, so Python and Lua
+cannot disagree.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ NAMES = (
     "sched_delete",
     "sched_page",
     "partition_count",
+    "replica_report",
+    "repartition_step",
+    "move_out",
+    "move_in",
+    "move_done",
 )
 
 
@@ -65,8 +71,9 @@ class Scripts:
         extra: Sequence[str] = (),
         client: Pipeline | None = None,
     ) -> Any:
-        """Run `name` with the partition's keys (and `extra` keys after them)."""
-        all_keys = keys.script_keys() + list(extra) if extra else keys.script_keys()
+        """Run `name` with the partition's keys it names (and `extra` keys after them)."""
+        named = keys.script_keys(key_names(name))
+        all_keys = named + list(extra) if extra else named
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
 
     async def run_many(self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]) -> list[Any]:
@@ -93,25 +100,21 @@ class Scripts:
     async def _evalsha_each(
         self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]
     ) -> list[Any]:
-        sha, count = self._scripts[name].sha, key_count(name)
+        sha, names = self._scripts[name].sha, key_names(name)
         async with self._redis.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                script_keys = keys.script_keys()[:count]
+                script_keys = keys.script_keys(names)
                 pipe.evalsha(sha, len(script_keys), *script_keys, *args)
             return list(await pipe.execute(raise_on_error=False))
 
 
 @cache
-def key_count(name: str) -> int:
-    """How many of SCRIPT_KEYS the script reads: up to the last one it names (the rest
-    are nil in its prelude). A merged page calls a script per partition, and packing
-    eighteen keys each was a good part of its cost. Scripts that take extra keys after
-    SCRIPT_KEYS get them all, so that the extra ones stay where they expect them."""
-    body = source(name).split("local SCRIPT_KEY_COUNT", 1)[1]
-    if "SCRIPT_KEY_COUNT" in body:
-        return len(SCRIPT_KEYS)
-    used = [n for n, key in enumerate(SCRIPT_KEYS) if re.search(rf"\b{key.upper()}\b", body)]
-    return max(used, default=0) + 1
+def key_names(name: str) -> tuple[str, ...]:
+    """The partition keys the script names, itself or through the library, in SCRIPT_KEYS
+    order: only those are sent. redis-py packs every key of every call, and the sweep's
+    calls spent more time packing eighteen key names than anything else."""
+    text = "\n".join((*_library_for(_script_text(name)[1]), _script_text(name)[1]))
+    return tuple(key for key in SCRIPT_KEYS if re.search(rf"\b{key.upper()}\b", text))
 
 
 @cache
@@ -123,13 +126,19 @@ def source(name: str) -> str:
     still deliver and drain; only scheduling new messages is refused. Listing scripts
     are `no-writes`, so they answer too.
     """
-    folder = resources.files(__package__).joinpath("scripts")
-    body = folder.joinpath(f"{name}.lua").read_text()
-    flags = ""
+    flags, body = _script_text(name)
+    library = "\n".join(_library_for(body))
+    return "\n".join(part for part in (flags, _prelude(key_names(name)), library, body) if part)
+
+
+@cache
+def _script_text(name: str) -> tuple[str, str]:
+    """(flags line or '', the script) as written in scripts/."""
+    body = resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text()
     if body.startswith("#!lua"):
         flags, _, body = body.partition("\n")
-    library = "\n".join(_library_for(body))
-    return "\n".join(part for part in (flags, _prelude(), library, body) if part)
+        return flags, body
+    return "", body
 
 
 def _library_for(body: str) -> list[str]:
@@ -181,14 +190,13 @@ def _trailing_comments(lines: list[str]) -> list[str]:
     return lines[len(lines) - count :]
 
 
-def _prelude() -> str:
-    keys = ", ".join(name.upper() for name in SCRIPT_KEYS)
-    slots = ", ".join(f"KEYS[{i}]" for i in range(1, len(SCRIPT_KEYS) + 1))
+def _prelude(names: tuple[str, ...]) -> str:
+    keys = ", ".join(name.upper() for name in names)
+    slots = ", ".join(f"KEYS[{i}]" for i in range(1, len(names) + 1))
     fields = ", ".join(f"F_{name.upper()}" for name in META_FIELDS)
     positions = ", ".join(str(i) for i in range(1, len(META_FIELDS) + 1))
     return (
-        f"local {keys} = {slots}\n"
-        f"local {fields} = {positions}\n"
+        (f"local {keys} = {slots}\n" if names else "") + f"local {fields} = {positions}\n"
         f"local META_FIELDS = {len(META_FIELDS)}\n"
-        f"local SCRIPT_KEY_COUNT = {len(SCRIPT_KEYS)}\n"
+        f"local SCRIPT_KEY_COUNT = {len(names)}\n"
     )

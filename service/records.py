@@ -175,6 +175,7 @@ class Claim:
     meta: Meta
     payload: bytes
     headers: dict[str, str]
+    partition: int = 0  # where it was claimed, so where it settles
 
     @property
     def token(self) -> str:

@@ -9,11 +9,12 @@ the schedule's partition, labelled `schedule: <id>` beside the schedule's own la
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from .options import Options
-from .records import NewMessage, split_body
+from .records import NewMessage, base36, new_incarnation, split_body
 from .recurrence import Recurrence
 
 
@@ -98,3 +99,49 @@ def fire(
         ),
         headers=headers,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FireTemplate:
+    """What every fire of one schedule version stores alike, encoded once.
+
+    The sweep stores thousands of fires a second on the lease holder's event loop, where
+    fires of other schedules wait to be claimed; building each one as a NewMessage (body
+    split and joined again, options encoded) was a third of its CPU. Only the due time,
+    the creation time and the incarnation differ between fires, so the record is cut
+    around them once per version, from a fire built the one way (`fire`)."""
+
+    schedule_id: str
+    middle: bytes  # attempts, state, dead-at, url, trace, error, claim
+    tail: bytes  # options, inline body
+    body: bytes  # the body when it is not inline
+    size: int
+    labelled: str
+
+    @classmethod
+    def of(cls, schedule_id: str, definition: Definition, body: bytes) -> FireTemplate:
+        sample = fire(schedule_id, definition, body, 0, 0)
+        meta, big, size = sample.stored()
+        fields = meta.split(b"\n", 11)  # the last field, an inline body, may hold newlines
+        return cls(
+            schedule_id=schedule_id,
+            middle=b"\n".join(fields[2:9]),
+            tail=b"\n".join(fields[10:]),
+            body=big,
+            size=size,
+            labelled="1" if sample.options.labels else "0",
+        )
+
+    def args(self, fire_ms: int, now_ms: int, inc: str | None = None) -> list[Any]:
+        """The six values sched_advance.lua stores a fire from (as `_fires` makes them)."""
+        record = b"\n".join(
+            (
+                base36(fire_ms).encode(),
+                base36(now_ms).encode(),
+                self.middle,
+                (inc or new_incarnation()).encode(),
+                self.tail,
+            )
+        )
+        fire_ms_id = fire_id(self.schedule_id, fire_ms)
+        return [fire_ms_id, record, self.body, self.size, fire_ms, self.labelled]

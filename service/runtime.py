@@ -24,7 +24,7 @@ from .lease import Lease
 from .messages import Messages
 from .metrics import Metrics
 from .overview import Overview
-from .partitioning import PartitionCountMismatch, check_partition_count, check_when_reachable
+from .partitioning import LayoutWatcher, PartitionCountMismatch
 from .recurring import Recurring
 from .schedule_store import ScheduleStore
 from .settle import Settler
@@ -64,6 +64,13 @@ class Runtime:
         history = settings.history_retention_seconds > 0
         layout = Layout(settings.redis_key_prefix, settings.redis_partitions)
         self.store = Store(self.redis, layout, history=history)
+        self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
+        self.watcher = LayoutWatcher(
+            self.store,
+            replica=self.lease.owner,
+            prepare=self._prepare_layout,
+            switched=self._layout_switched,
+        )
         deferred_check = await self._check_partitions()
         self.client: WebhookClient = make_client(settings, settings.egress_policy())
         sender = Sender(
@@ -95,7 +102,6 @@ class Runtime:
             check=self.messages.check,
             notify=self._notify,
         )
-        self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
         self.housekeeper = Housekeeper(
             store=self.store,
             lease=self.lease,
@@ -118,9 +124,14 @@ class Runtime:
             task.add_done_callback(self._task_ended)
             self._tasks.append(task)
         if deferred_check:
-            # Not a loop: it ends once the check passed; liveness fails only if it raised.
-            self._check = asyncio.create_task(check_when_reachable(self.store), name="partitions")
-            self._check.add_done_callback(self._task_ended)
+            # The watcher's loop, after the check it could not make at start: liveness
+            # fails if the check raised.
+            self._check = asyncio.create_task(
+                self.watcher.start_when_reachable(), name="partitions"
+            )
+        else:
+            self._check = asyncio.create_task(self.watcher.run(), name="partitions")
+        self._check.add_done_callback(self._task_ended)
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's reach makes full collections shorter, so deliveries stall less.
         gc.freeze()
@@ -130,7 +141,7 @@ class Runtime:
         """Refuse to start on a partition count other than the recorded one; True when
         Redis was unreachable, so the check runs again in the background."""
         try:
-            await check_partition_count(self.store)
+            await self.watcher.start()
         except PartitionCountMismatch:
             await disconnect(self.redis)
             raise
@@ -138,6 +149,17 @@ class Runtime:
             log.warning("Redis unreachable at start; partition count checked later: %r", error)
             return True
         return False
+
+    async def _prepare_layout(self, layout: Layout) -> None:
+        """Before this replica uses more partitions: the lease copied into them, so the
+        holder's fenced housekeeping there is not refused."""
+        if self.lease.held and not await self.store.mirror_lease(self.lease.value, layout):
+            self.lease.forfeit()
+
+    def _layout_switched(self, layout: Layout) -> None:
+        # Before start() made the dispatcher, its constructor reads the store's layout.
+        if hasattr(self, "dispatcher"):
+            self.dispatcher.relayout(layout)
 
     def _notify(self, due_ms: int, message_id: str) -> None:
         self.dispatcher.notify(due_ms, message_id)
@@ -191,6 +213,7 @@ class Runtime:
         log.info("draining: no new claims, lease released")
         self.dispatcher.stop_claiming()
         self.housekeeper.stop()
+        await self.watcher.leave()
         await self.lease.release()
         await self.dispatcher.drain(self.settings.shutdown_grace_seconds)
         log.info("drained")

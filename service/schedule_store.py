@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from .keys import Keys
+from .keys import Keys, Layout
 from .paging import Ask, Slice, merged_page, parse_slice
 from .records import NewMessage
 from .store import PAGE_EXAMINE, LeaseLost, Store
@@ -19,6 +19,7 @@ class Put(IntEnum):
 
     MISSING_OR_EXISTS = 0
     CHANGED = -3
+    MOVING = -4
 
 
 @dataclass(slots=True)
@@ -43,7 +44,7 @@ class Advance:
     version: int
     read_ms: int
     next_fire_ms: int | None
-    fires: Sequence[NewMessage]
+    fires: list[Any]  # six values a fire (FireTemplate.args), one after the other
 
 
 @dataclass(slots=True)
@@ -58,7 +59,10 @@ class ScheduleStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.layout = store.layout
+
+    @property
+    def layout(self) -> Layout:
+        return self.store.layout  # replaced while a repartition runs
 
     async def put(
         self,
@@ -72,22 +76,35 @@ class ScheduleStore:
         fires: Sequence[NewMessage],
     ) -> int:
         """Create (version None) or replace a schedule; the new version, or a Put code."""
-        keys = self.layout.for_id(schedule_id)
         mode = "create" if version is None else "replace"
         args: tuple[Any, ...] = (mode, schedule_id, "" if version is None else version)
         args += (definition, body, "" if next_fire_ms is None else next_fire_ms, created_ms)
-        return int(await self.store.scripts.run("sched_put", keys, *args, *_fires(fires)))
+        args += tuple(_fires(fires))
+
+        async def put(keys: Keys) -> int:
+            return int(await self.store.scripts.run("sched_put", keys, *args))
+
+        if version is None:
+            if self.layout.moving and await self.store.exists_elsewhere(
+                [schedule_id], field="sched"
+            ) == [True]:
+                return Put.MISSING_OR_EXISTS
+            return await put(self.layout.for_id(schedule_id))
+        missing = Put.MISSING_OR_EXISTS
+        return await self.store.on_home(schedule_id, put, missing=missing, moving=Put.MOVING)
 
     async def get(self, schedule_id: str) -> StoredSchedule | None:
-        keys = self.layout.for_id(schedule_id)
-        async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(keys.sched, schedule_id)
-            pipe.hget(keys.schedbody, schedule_id)
-            pipe.zscore(keys.schedidx, schedule_id)
-            pipe.hmget(
-                keys.schedstat, *(f"{schedule_id}:{k}" for k in ("delivered", "dead", "last"))
-            )
-            raw, body, next_fire, (delivered, dead, last) = await pipe.execute()
+        for keys in self.layout.homes(schedule_id):
+            async with self.store.redis.pipeline(transaction=True) as pipe:
+                pipe.hget(keys.sched, schedule_id)
+                pipe.hget(keys.schedbody, schedule_id)
+                pipe.zscore(keys.schedidx, schedule_id)
+                pipe.hmget(
+                    keys.schedstat, *(f"{schedule_id}:{k}" for k in ("delivered", "dead", "last"))
+                )
+                raw, body, next_fire, (delivered, dead, last) = await pipe.execute()
+            if raw is not None:
+                break
         if raw is None:
             return None
         version, _, definition = bytes(raw).partition(b"\n")
@@ -103,8 +120,10 @@ class ScheduleStore:
         )
 
     async def delete(self, schedule_id: str) -> bool:
-        keys = self.layout.for_id(schedule_id)
-        return bool(await self.store.scripts.run("sched_delete", keys, schedule_id))
+        async def delete(keys: Keys) -> int:
+            return int(await self.store.scripts.run("sched_delete", keys, schedule_id))
+
+        return await self.store.on_home(schedule_id, delete, missing=0, moving=-1) == 1
 
     async def page(
         self, *, limit: int, after: tuple[int, str] | None, labels: Sequence[str]
@@ -175,7 +194,7 @@ class ScheduleStore:
         for step in steps:
             last: str | int = "" if step.next_fire_ms is None else step.next_fire_ms
             args = (lease_value, step.schedule_id, step.version, step.read_ms, last)
-            calls.append((keys, [*args, *_fires(step.fires)]))
+            calls.append((keys, [*args, *step.fires]))
         results = [
             int(result) for result in await self.store.scripts.run_many("sched_advance", calls)
         ]

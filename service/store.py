@@ -6,8 +6,10 @@ numbers for the caller to guess.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -16,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from .cluster_client import memory_of
+from .errors import Unavailable
 from .history import HistoryRecord, decode_log
 from .keys import Keys, Layout, LegacyKeys
 from .lua import Scripts
@@ -40,6 +43,10 @@ _PAGE_FIELDS = 3
 CANCEL_BATCH = 500
 # A filtered page examines at most this many index entries per call.
 PAGE_EXAMINE = 5000
+# A change meeting a message that a repartition is moving (for milliseconds) asks again
+# this often, for up to this long, then answers 503.
+MOVING_RETRY_SECONDS = 0.01
+MOVING_WAIT_SECONDS = 3.0
 
 
 class Stored(IntEnum):
@@ -59,6 +66,7 @@ class Patched(IntEnum):
     IN_FLIGHT = -1
     DEAD = -2
     CHANGED = -3
+    MOVING = -4
 
 
 class LeaseLost(Exception):
@@ -103,28 +111,82 @@ class Store:
     async def schedule(self, message: NewMessage, *, max_messages: int, max_bytes: int) -> Stored:
         args = _new(message, max_messages, max_bytes)
         keys = self.layout.for_id(message.id)
+        if self.layout.moving and await self.exists_elsewhere([message.id]) == [True]:
+            return Stored.EXISTS
         return Stored(int(await self.scripts.run("schedule", keys, *args)))
 
     async def schedule_many(
         self, messages: Iterable[NewMessage], *, max_messages: int = 0, max_bytes: int = 0
     ) -> list[Stored]:
         """Store many messages in one pipeline: one answer each, in order."""
+        batch = list(messages)
         calls = [
             (self.layout.for_id(message.id), _new(message, max_messages, max_bytes))
-            for message in messages
+            for message in batch
         ]
-        return [Stored(int(result)) for result in await self.scripts.run_many("schedule", calls)]
+        if not self.layout.moving:
+            return [
+                Stored(int(result)) for result in await self.scripts.run_many("schedule", calls)
+            ]
+        elsewhere = await self.exists_elsewhere([message.id for message in batch])
+        fresh = [call for call, taken in zip(calls, elsewhere, strict=True) if not taken]
+        answers = iter(await self.scripts.run_many("schedule", fresh) if fresh else [])
+        return [Stored.EXISTS if taken else Stored(int(next(answers))) for taken in elsewhere]
+
+    async def exists_elsewhere(self, ids: Sequence[str], *, field: str = "msgs") -> list[bool]:
+        """During a repartition: whether each id exists where the old count put it (a new
+        one with the same id would be its duplicate). A message being moved is still
+        there until its copy exists where it goes, so the script there sees that one."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            looked: list[bool] = []
+            for message_id in ids:
+                homes = self.layout.homes(message_id)[1:]
+                looked.append(bool(homes))
+                for keys in homes:
+                    pipe.hexists(getattr(keys, field), message_id)
+            answers = iter(await pipe.execute() if any(looked) else [])
+        return [bool(next(answers)) if has_old else False for has_old in looked]
+
+    async def on_home(
+        self,
+        message_id: str,
+        call: Callable[[Keys], Awaitable[int]],
+        *,
+        missing: int,
+        moving: int,
+    ) -> int:
+        """`call` where the message lives: its partition, or during a repartition each place
+        it may be until one knows it; asked again while it is on its way between them."""
+        deadline = time.monotonic() + MOVING_WAIT_SECONDS
+        while True:
+            for keys in self.layout.homes(message_id):
+                result = await call(keys)
+                if result == moving:
+                    break
+                if result != missing:
+                    return result
+            else:
+                return missing
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"'{message_id}' is being moved to another partition by a repartition; "
+                    "retry in a moment",
+                    code="repartitioning",
+                )
+            await asyncio.sleep(MOVING_RETRY_SECONDS)
 
     async def get(self, message_id: str) -> MessageRecord | HistoryRecord | None:
         """A live message with its attempts log, else its history, else None."""
-        keys = self.layout.for_id(message_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(keys.msgs, message_id)
-            pipe.hget(keys.bodies, message_id)
-            pipe.zscore(keys.due, message_id)
-            pipe.hget(keys.log, message_id)
-            pipe.hget(keys.hist, message_id)
-            raw, body, next_run, log, history = await pipe.execute()
+        for keys in self.layout.homes(message_id):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hget(keys.msgs, message_id)
+                pipe.hget(keys.bodies, message_id)
+                pipe.zscore(keys.due, message_id)
+                pipe.hget(keys.log, message_id)
+                pipe.hget(keys.hist, message_id)
+                raw, body, next_run, log, history = await pipe.execute()
+            if raw is not None or history is not None:
+                break
         if raw is None:
             return None if history is None else HistoryRecord.decode(history)
         meta = Meta.decode(raw)
@@ -176,42 +238,67 @@ class Store:
         return [parse_slice(reply) for reply in await self.scripts.run_many("page", calls)]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
-        keys = self.layout.for_id(message_id)
         flag = "1" if dead_only else "0"
-        return bool(await self.scripts.run("cancel", keys, message_id, flag, self._history))
+
+        async def cancel(keys: Keys) -> int:
+            return int(await self.scripts.run("cancel", keys, message_id, flag, self._history))
+
+        return await self.on_home(message_id, cancel, missing=0, moving=-1) == 1
 
     async def cancel_labelled(self, labels: Sequence[str]) -> int:
         """Cancel every live message carrying all `labels`, in bounded atomic batches."""
         cancelled = 0
-        for keys in self.layout.partitions():
-            kept = 0
-            while True:
-                done, examined, skipped = await self.scripts.run(
-                    "cancel_labelled", keys, self._history, CANCEL_BATCH, kept, *labels
-                )
-                cancelled, kept = cancelled + int(done), kept + int(skipped)
-                if int(examined) == 0:
-                    break
+        # During a repartition a message may move from a partition not yet visited to one
+        # already visited: passes go on until one finds nothing and nothing is on its way.
+        for _ in range(10 if self.layout.moving else 1):
+            found = 0
+            for keys in self.layout.partitions():
+                kept = 0
+                while True:
+                    done, examined, skipped = await self.scripts.run(
+                        "cancel_labelled", keys, self._history, CANCEL_BATCH, kept, *labels
+                    )
+                    found, kept = found + int(done), kept + int(skipped)
+                    if int(examined) == 0:
+                        break
+            cancelled += found
+            if not self.layout.moving or (found == 0 and not await self._any_moving()):
+                break
+            await asyncio.sleep(MOVING_RETRY_SECONDS)
         return cancelled
+
+    async def _any_moving(self) -> bool:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys in self.layout.partitions():
+                pipe.hlen(keys.moving)
+            return any(int(size) for size in await pipe.execute())
 
     async def patch(self, message_id: str, *, read: bytes, message: NewMessage) -> Patched:
         """Replace a pending message's definition if its record is still `read`."""
         meta, body, size = message.record(attempts=Meta.decode(read).attempts, state="p")
-        keys = self.layout.for_id(message_id)
         args = (message_id, read, meta, body, size, message.due_ms)
-        return Patched(int(await self.scripts.run("patch", keys, *args)))
+
+        async def patch(keys: Keys) -> int:
+            return int(await self.scripts.run("patch", keys, *args))
+
+        return Patched(await self.on_home(message_id, patch, missing=0, moving=Patched.MOVING))
 
     async def redrive(self, message_id: str) -> int | None:
         """Make a dead letter due now; its due time in ms, or None if it is not dead."""
-        keys = self.layout.for_id(message_id)
-        due = int(await self.scripts.run("redrive", keys, message_id))
-        return due or None
+
+        async def redrive(keys: Keys) -> int:
+            return int(await self.scripts.run("redrive", keys, message_id))
+
+        return await self.on_home(message_id, redrive, missing=0, moving=-1) or None
 
     # -- delivery -------------------------------------------------------------------
 
     async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch:
         reply = await self.scripts.run("claim", keys, limit, claim_timeout_ms)
-        claims = [_claim(reply[i : i + _CLAIM_FIELDS]) for i in range(2, len(reply), _CLAIM_FIELDS)]
+        claims = [
+            _claim(reply[i : i + _CLAIM_FIELDS], keys.partition)
+            for i in range(2, len(reply), _CLAIM_FIELDS)
+        ]
         next_due = int(reply[1])
         next_due_ms = None if next_due < 0 else next_due
         return ClaimBatch(claims, now_ms=int(reply[0]), next_due_ms=next_due_ms)
@@ -220,7 +307,7 @@ class Store:
         """Remove delivered messages (one script call per partition); returns how many."""
         groups: dict[Keys, list[Finish]] = {}
         for item in finished:
-            groups.setdefault(self.layout.for_id(item.claim.id), []).append(item)
+            groups.setdefault(self._claimed_in(item.claim), []).append(item)
         calls: list[tuple[Keys, Sequence[Any]]] = []
         for keys, group in groups.items():
             plain = [item for item in group if item.callback is None]
@@ -239,7 +326,7 @@ class Store:
     async def retry(self, finish: Finish, *, delay_ms: int, error: str) -> int | None:
         """Back into the due index after `delay_ms`; the new due ms, None if the claim is stale."""
         claim = finish.claim
-        keys = self.layout.for_id(claim.id)
+        keys = self._claimed_in(claim)
         args = (claim.id, claim.token, delay_ms, error, finish.entry)
         due = int(await self.scripts.run("retry", keys, *args))
         return due or None
@@ -247,9 +334,14 @@ class Store:
     async def dead_letter(self, finish: Finish, *, error: str) -> bool:
         """Park the message as a dead letter (with its callback); False if the claim is stale."""
         claim = finish.claim
-        keys = self.layout.for_id(claim.id)
+        keys = self._claimed_in(claim)
         args = (claim.id, claim.token, error, finish.entry, *_callback_args(finish.callback))
         return bool(await self.scripts.run("dead_letter", keys, *args))
+
+    def _claimed_in(self, claim: Claim) -> Keys:
+        """The partition a claim was made in: it settles there, even if a repartition
+        has since given its id another home (the mover leaves claims in flight alone)."""
+        return _partition_keys(self.layout.prefix, claim.partition)
 
     # -- housekeeping (fenced by the lease value) -------------------------------------
 
@@ -335,17 +427,28 @@ class Store:
         fenced scripts (lease_mirror.lua), written before the holder's first fenced write.
         """
         fence = int(await self.scripts.run("lease_acquire", self.layout.home, owner, ttl_ms))
-        if fence and self.layout.count > 1:
-            value = f"{owner}:{fence}"
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys in self.layout.partitions()[1:]:
-                    await self.scripts.run("lease_mirror", keys, value, client=pipe)
-                if not all(int(named) for named in await pipe.execute()):
-                    return 0  # a newer holder has mirrored itself: this one lost the lease
+        if fence and not await self.mirror_lease(f"{owner}:{fence}", self.layout):
+            return 0  # a newer holder has mirrored itself: this one lost the lease
         return fence
+
+    async def mirror_lease(self, value: str, layout: Layout) -> bool:
+        """Copy the lease value into every partition of `layout` but the home one (also
+        before this replica switches to a layout with more partitions); False when a
+        newer holder is named in one of them."""
+        if layout.count == 1:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys in layout.partitions()[1:]:
+                await self.scripts.run("lease_mirror", keys, value, client=pipe)
+            return all(int(named) for named in await pipe.execute())
 
     async def lease_release(self, *, lease_value: str) -> bool:
         return bool(await self.scripts.run("lease_release", self.layout.home, lease_value))
+
+
+@functools.cache
+def _partition_keys(prefix: str, partition: int) -> Keys:
+    return Keys(prefix, partition)
 
 
 def _new(message: NewMessage, max_messages: int, max_bytes: int) -> list[Any]:
@@ -383,7 +486,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _claim(row: Sequence[Any]) -> Claim:
+def _claim(row: Sequence[Any], partition: int) -> Claim:
     meta = Meta.decode(row[2])
     headers, payload = split_body(meta.body or bytes(row[3]))
     return Claim(
@@ -392,4 +495,5 @@ def _claim(row: Sequence[Any]) -> Claim:
         meta=meta,
         payload=payload,
         headers=headers,
+        partition=partition,
     )

@@ -39,12 +39,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run the tests on the suite's Redis against a 3-primary Redis Cluster instead",
     )
+    parser.addoption(
+        "--redis-cluster-replicas",
+        type=int,
+        default=0,
+        help="with --redis-cluster: replicas per primary (1 makes the 3 + 3 cluster)",
+    )
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """Three primaries, no replicas: for the contract on a Cluster (`--redis-cluster`)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+def redis_cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalCluster]:
+    """Three primaries (with `--redis-cluster-replicas` replicas each): for the contract on
+    a Cluster (`--redis-cluster`)."""
+    replicas = int(request.config.getoption("--redis-cluster-replicas"))
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), replicas=replicas)
     try:  # stop() also runs when start() fails half-way
         yield cluster.start()
     finally:

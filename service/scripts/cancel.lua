@@ -3,8 +3,12 @@
 ARGV[1] id   ARGV[2] '1' to cancel only a dead-lettered message   ARGV[3] '1' to keep history
 Prevents: a message surviving in one index after its record is gone (every index is
 cleared in one step); a delivery in flight can then no longer settle it.
-Returns 1 when cancelled, 0 when there is no such message (in that state). ]]
+Returns 1 when cancelled, 0 when there is no such message (in that state), -1 when it is
+moving to another partition (a repartition: ask again in a moment). ]]
 local id, dead_only, history = ARGV[1], ARGV[2] == '1', ARGV[3]
+if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then
+  return -1
+end
 local raw = redis.call('HGET', MSGS, id)
 if not raw then
   return 0

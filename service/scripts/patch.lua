@@ -5,8 +5,9 @@ ARGV[4] new body when not inline, else ''   ARGV[5] new body size   ARGV[6] new 
 Prevents: a patch overwriting a change made meanwhile (the record must be exactly the
 one read), and a patch racing a claim (a message in flight or dead is refused).
 Returns 1 patched, 0 no such message, -1 in flight, -2 dead-lettered, -3 changed since
-it was read. ]]
+it was read, -4 moving to another partition (a repartition: ask again in a moment). ]]
 local id, expected, meta, body, size, due = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then return -4 end
 local raw = redis.call('HGET', MSGS, id)
 if not raw then return 0 end
 local f = meta_read(raw)

@@ -2,8 +2,10 @@
 --[[ redrive: make a dead-lettered message due now, with its attempts reset.
 ARGV[1] id
 Prevents: redriving a message that is not dead (it would then be due twice).
-Returns the new due time in ms, or 0 when the message is not dead-lettered. ]]
+Returns the new due time in ms, 0 when the message is not dead-lettered, -1 when it is
+moving to another partition (a repartition: ask again in a moment). ]]
 local id = ARGV[1]
+if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then return -1 end
 local raw = redis.call('HGET', MSGS, id)
 if not raw or redis.call('ZREM', DEAD, id) == 0 then
   return 0

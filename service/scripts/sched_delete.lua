@@ -3,8 +3,10 @@
 ARGV[1] id
 Prevents: a fire going out after the answer (every fire not yet due is dropped in the
 same step).
-Returns 1 deleted, 0 no such schedule. ]]
+Returns 1 deleted, 0 no such schedule, -1 moving to another partition (a repartition:
+ask again in a moment). ]]
 local id = ARGV[1]
+if redis.call('HEXISTS', MOVING, 's:' .. id) == 1 then return -1 end
 if redis.call('HDEL', SCHED, id) == 0 then return 0 end
 redis.call('HDEL', SCHEDBODY, id)
 redis.call('ZREM', SCHEDIDX, id)

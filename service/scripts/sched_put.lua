@@ -7,8 +7,10 @@ Prevents: two creates of one id both succeeding; an edit overwriting another mad
 meanwhile (the version must be the one read); fires of the old definition going out
 after an edit (fires not yet due are dropped in the same step).
 Returns the new version, 0 when the id exists (create) or does not (replace), -3 when
-the schedule changed since it was read. ]]
+the schedule changed since it was read, -4 when it is moving to another partition (a
+repartition: ask again in a moment). ]]
 local mode, id, read, definition, body, next_fire, created = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if redis.call('HEXISTS', MOVING, 's:' .. id) == 1 then return -4 end
 local raw = redis.call('HGET', SCHED, id)
 local version = 1
 if mode == 'create' then

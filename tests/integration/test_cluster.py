@@ -2,7 +2,8 @@
 
 The 3-primary cluster is the session's (tests/conftest.py), emptied per test; the
 failover and migration tests start their own 3 primaries + 3 replicas and real
-`python -m service` processes. The whole contract suite runs on a cluster too:
+`python -m service` processes. The whole contract suite runs on a cluster too (add
+`--redis-cluster-replicas 1` for 3 primaries + 3 replicas):
     .venv/bin/pytest --redis-cluster tests/integration/test_api.py \
         tests/integration/test_delivery.py
 Figures are printed and appended to bench/results/cluster.jsonl.
@@ -32,6 +33,9 @@ from service.keys import Keys, Layout
 from tests.conftest import AUTH, NOWHERE, message
 from tests.integration.test_api import TestAuthentication as _Authentication
 from tests.integration.test_api import TestOriginalContract as _OriginalContract
+from tests.integration.test_repartition import TestMoving as _Moving
+from tests.integration.test_repartition import TestWhileDelivering as _WhileDelivering
+from tests.integration.test_repartition import filled  # noqa: F401 (a fixture they use)
 from tests.integration.test_replicas import body, post_all
 from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
@@ -80,6 +84,15 @@ class TestOriginalContractOnACluster(_OriginalContract):
 
 
 class TestAuthenticationOnACluster(_Authentication):
+    @pytest.fixture
+    def redis_backend(self, on_cluster: dict[str, Any]) -> dict[str, Any]:
+        return on_cluster
+
+
+class TestRepartitionOnACluster(_Moving, _WhileDelivering):
+    """1 -> 16 -> 1 with every kind of data, and with two replicas delivering throughout:
+    the moves run script by script across the primaries."""
+
     @pytest.fixture
     def redis_backend(self, on_cluster: dict[str, Any]) -> dict[str, Any]:
         return on_cluster

@@ -135,7 +135,7 @@ class TestRecordedCount:
         assert "REDIS_PARTITIONS is 4" in text
         assert "written with 16" in text
         assert "REDIS_PARTITIONS=16" in text
-        assert "cannot change yet" in text
+        assert "scheduler-api repartition --to 4" in text
 
     def test_the_same_count_starts_again(
         self, start_app: Callable[..., TestClient], raw_redis: redis.Redis

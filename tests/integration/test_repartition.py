@@ -1,0 +1,305 @@
+"""`scheduler-api repartition --to N`: the data moves to another partition count while the
+replicas keep serving and delivering; nothing is lost, nothing is delivered twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service import store as store_module
+from service.app import create_app
+from service.config import Settings
+from service.connection import connect, disconnect
+from service.fields import iso
+from service.keys import Keys, Layout
+from service.partitioning import PartitionCountMismatch
+from service.repartition import Repartition, RepartitionError
+from service.store import Store
+from tests.conftest import AUTH, NOWHERE
+from tests.support import partitions as stored
+from tests.support.async_sink import AsyncSink
+from tests.support.polling import wait_until
+
+FAR = 32503680000000  # 3000-01-01 in ms: never due during a test
+
+
+def move(settings: Settings, target: int, **options: Any) -> list[str]:
+    """Run a repartition to `target` from this thread, as the command does; its output."""
+    said: list[str] = []
+
+    async def run() -> None:
+        client = connect(settings)
+        try:
+            mover = Repartition(
+                Store(client, Layout(settings.redis_key_prefix)),
+                target=target,
+                say=said.append,
+                **options,
+            )
+            await mover.run()
+        finally:
+            await disconnect(client)
+
+    asyncio.run(run())
+    return said
+
+
+def layout_of(client: TestClient) -> str:
+    return str(client.app.state.runtime.store.layout.name)  # type: ignore[attr-defined]
+
+
+def post(api: TestClient, body: dict[str, Any]) -> None:
+    response = api.post("/messages", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+
+
+def far(message_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "scheduleTo": iso(FAR + int(message_id.removeprefix("far"))),
+        "payload": {"id": message_id},
+        "webhookUrl": NOWHERE,
+        **extra,
+    }
+
+
+@pytest.fixture
+def filled(start_app: Callable[..., TestClient], webhooks: AsyncSink) -> TestClient:
+    """A replica on one partition holding every kind of data: pending (some labelled),
+    dead letters, history, and a schedule with its pending fires."""
+    api = start_app()
+    for i in range(300):
+        post(api, far(f"far{i}", labels={"team": "a" if i % 3 else "b"}))
+    for i in range(20):
+        post(api, {**far(f"far{1000 + i}"), "id": f"dead{i}", "scheduleTo": iso(0)})
+        done = {"id": f"done{i}", "scheduleTo": iso(0), "webhookUrl": webhooks.url()}
+        post(api, {**far(f"far{2000 + i}"), **done})
+    schedule = {"id": "hourly", "cron": "0 * * * *", "payload": {}, "webhookUrl": NOWHERE}
+    assert api.post("/schedules", json=schedule, headers=AUTH).status_code in (200, 201)
+    assert wait_until(lambda: webhooks.unique() == 20, timeout=20)
+    assert wait_until(
+        lambda: api.get("/dead-letters", headers=AUTH).json()["count"] == 20, timeout=20
+    )
+    return api
+
+
+def snapshot(api: TestClient) -> dict[str, Any]:
+    """What the API shows of the data (not where it is kept)."""
+    return {
+        "pending": api.get("/messages", params={"limit": 1}, headers=AUTH).json()["count"],
+        "team_b": api.get("/messages", params={"label": "team:b"}, headers=AUTH).json()["count"],
+        "dead": api.get("/dead-letters", headers=AUTH).json()["count"],
+        "schedule": api.get("/schedules/hourly", headers=AUTH).json()["nextRuns"],
+        "done": [api.get(f"/messages/done{i}", headers=AUTH).json()["state"] for i in range(20)],
+    }
+
+
+class TestMoving:
+    def test_everything_moves_to_sixteen_and_back(
+        self, filled: TestClient, make_settings: Callable[..., Settings], raw_redis: redis.Redis
+    ) -> None:
+        before = snapshot(filled)
+        assert before["done"] == ["delivered"] * 20
+        said = move(make_settings(), 16)
+        assert any("all on layout 1>16" in line for line in said), said
+        assert wait_until(lambda: layout_of(filled) == "16", timeout=5)
+        assert raw_redis.get("{scheduler:0}:partitions") == "16"
+        assert raw_redis.get("{scheduler:0}:repartition") is None
+        holding = [t for t in stored.per_partition(raw_redis) if raw_redis.hlen(f"{t}:msgs")]
+        assert len(holding) == 16
+        assert snapshot(filled) == before
+        assert stored.size(raw_redis, "moving") == 0
+        # Every message where the new count puts it, each once.
+        for partition in range(16):
+            for message_id in raw_redis.hkeys(f"{{scheduler:{partition}}}:msgs"):
+                assert Layout("scheduler", 16).for_id(message_id).partition == partition
+        assert stored.size(raw_redis, "msgs") == before["pending"] + before["dead"]
+
+        move(make_settings(), 1)
+        assert wait_until(lambda: layout_of(filled) == "1", timeout=5)
+        assert snapshot(filled) == before
+        assert stored.per_partition(raw_redis).keys() == {"{scheduler:0}"}
+
+    def test_labels_cancel_and_edits_work_after_the_move(
+        self, filled: TestClient, make_settings: Callable[..., Settings]
+    ) -> None:
+        move(make_settings(), 8)
+        assert wait_until(lambda: layout_of(filled) == "8", timeout=5)
+        response = filled.delete("/messages", params={"label": "team:b"}, headers=AUTH)
+        assert response.json()["count"] == 100
+        assert filled.delete("/messages/far1", headers=AUTH).status_code == 200
+        patched = filled.patch("/messages/far2", json={"payload": {"x": 1}}, headers=AUTH)
+        assert patched.status_code == 200, patched.text
+        assert filled.post("/dead-letters/dead3/redrive", headers=AUTH).status_code == 200
+        paused = filled.patch("/schedules/hourly", json={"paused": True}, headers=AUTH)
+        assert paused.status_code == 200, paused.text
+        assert filled.delete("/schedules/hourly", headers=AUTH).status_code == 200
+        # An id that exists cannot be created again, wherever it lives now.
+        assert filled.post("/messages", json=far("far5"), headers=AUTH).status_code == 409
+
+
+class TestWhileDelivering:
+    def test_messages_arriving_and_due_during_the_moves_are_delivered_once(
+        self,
+        start_app: Callable[..., TestClient],
+        make_settings: Callable[..., Settings],
+        webhooks: AsyncSink,
+    ) -> None:
+        replicas = [start_app(), start_app()]
+        sent: list[str] = []
+        stop = threading.Event()
+
+        def keep_posting() -> None:
+            # Due 0 to 3 s ahead, so deliveries go on in every phase of the moves.
+            for n in range(3000):  # bounded: about 30 s at most
+                if stop.is_set():
+                    return
+                message_id = f"m{n}"
+                at = iso(int(time.time() * 1000) + (n % 30) * 100)
+                body = {"id": message_id, "scheduleTo": at, "payload": {}}
+                body["webhookUrl"] = webhooks.url()
+                response = replicas[n % 2].post("/messages", json=body, headers=AUTH)
+                assert response.status_code == 200, response.text
+                sent.append(message_id)
+                time.sleep(0.01)
+
+        poster = threading.Thread(target=keep_posting)
+        poster.start()
+        try:
+            time.sleep(1)
+            move(make_settings(), 16)
+            time.sleep(1)
+            move(make_settings(), 1)
+            time.sleep(1)
+        finally:
+            stop.set()
+            poster.join(timeout=60)
+        assert len(sent) > 200
+        assert webhooks.wait_for_ids(set(sent), timeout=30) == set()
+        counts = webhooks.counts()
+        assert max(counts[i] for i in sent) == 1
+        assert {layout_of(replica) for replica in replicas} == {"1"}
+
+
+class TestChangesMeetingAMove:
+    def test_a_cancel_waits_for_a_message_on_its_way_then_answers_503(
+        self,
+        filled: TestClient,
+        make_settings: Callable[..., Settings],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(store_module, "MOVING_WAIT_SECONDS", 0.3)
+
+        async def take_out() -> None:
+            client = connect(make_settings())
+            try:
+                await Store(client, Layout()).scripts.run("move_out", Keys(), "m", "far7")
+            finally:
+                await disconnect(client)
+
+        asyncio.run(take_out())
+        response = filled.delete("/messages/far7", headers=AUTH)
+        assert response.status_code == 503
+        assert response.json()["code"] == "repartitioning"
+        assert "being moved" in response.json()["detail"]
+        # The copy kept by the interrupted move is finished by the next run.
+        move(make_settings(), 4)
+        assert wait_until(lambda: layout_of(filled) == "4", timeout=5)
+        assert filled.get("/messages/far7", headers=AUTH).json()["state"] == "pending"
+        assert filled.delete("/messages/far7", headers=AUTH).status_code == 200
+
+
+class TestTheRecordedState:
+    def test_a_replica_started_with_either_count_joins_a_move_in_progress(
+        self,
+        start_app: Callable[..., TestClient],
+        make_settings: Callable[..., Settings],
+        raw_redis: redis.Redis,
+    ) -> None:
+        start_app().__exit__(None, None, None)  # records 1
+        raw_redis.set("{scheduler:0}:repartition", "16")  # as a mover does when it begins
+        assert layout_of(start_app(redis_partitions=16)) == "1>16"
+        assert layout_of(start_app(redis_partitions=1)) == "1>16"
+        with pytest.raises(PartitionCountMismatch, match="being moved from 1 to 16"):
+            TestClient(create_app(make_settings(redis_partitions=4))).__enter__()
+
+    def test_a_mover_waits_for_replicas_and_refuses_when_one_does_not_follow(
+        self,
+        start_app: Callable[..., TestClient],
+        make_settings: Callable[..., Settings],
+        raw_redis: redis.Redis,
+    ) -> None:
+        api = start_app()
+        for i in range(20):
+            post(api, far(f"far{i}"))
+        # A replica listed with the old layout that never reads again (hung): 10 s to live.
+        expiry = int(time.time() * 1000) + 10_000
+        raw_redis.hset("{scheduler:0}:replicas", "hung", f"1|{expiry}")
+        with pytest.raises(RepartitionError, match="hung"):
+            move(make_settings(), 16, replica_wait_seconds=1.5)
+        # Nothing moved; the move stays begun and a second run finishes it once the
+        # hung replica's report has expired.
+        assert raw_redis.get("{scheduler:0}:repartition") == "16"
+        assert raw_redis.hlen("{scheduler:0}:msgs") == 20
+        said = move(make_settings(), 16, replica_wait_seconds=15)
+        assert raw_redis.get("{scheduler:0}:partitions") == "16"
+        assert any(line.startswith("done in") for line in said)
+
+    def test_another_target_while_one_is_in_progress_is_refused(
+        self,
+        start_app: Callable[..., TestClient],
+        make_settings: Callable[..., Settings],
+        raw_redis: redis.Redis,
+    ) -> None:
+        start_app()
+        with pytest.raises(RepartitionError, match="nothing is recorded"):
+            move(make_settings(redis_key_prefix="other"), 4)
+        raw_redis.set("{scheduler:0}:repartition", "8")
+        with pytest.raises(RepartitionError, match="repartition --to 8"):
+            move(make_settings(), 4)
+
+
+@pytest.fixture
+def command_env(make_settings: Callable[..., Settings]) -> Iterator[dict[str, str]]:
+    settings = make_settings()
+    if settings.redis_url is None:
+        pytest.skip("the command test runs on a plain Redis")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "OTEL_"))}
+    env.update(API_TOKEN="x" * 32, REDIS_URL=settings.redis_url.get_secret_value())
+    yield env
+
+
+def test_the_command_moves_and_says_what_it_did(
+    filled: TestClient, command_env: dict[str, str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "repartition", "--to", "4"],
+        env=command_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the data now has 4 partitions" in done.stdout
+    assert "Set REDIS_PARTITIONS=4" in done.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "service", "repartition", "--to", "0"],
+        env=command_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 2
+    assert "--to must be between 1 and 1024" in again.stderr
