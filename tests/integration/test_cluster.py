@@ -187,7 +187,9 @@ def test_sixteen_partitions_put_messages_on_every_primary(
     assert all(tags.values()), tags
     assert all(held.values()) and sum(held.values()) == count, held
     everywhere = [tag for node_tags in tags.values() for tag in node_tags]
-    assert sorted(everywhere) == sorted(f"{{scheduler:{n}}}" for n in range(16)), tags
+    assert sorted(everywhere) == sorted(Keys("scheduler", n).tag for n in range(16)), tags
+    # The partitions' slots are spread: the three equal slot ranges hold 6, 5 and 5.
+    assert sorted(len(node_tags) for node_tags in tags.values()) == [5, 5, 6], tags
     assert api.get("/messages", headers=AUTH).json()["count"] == count
 
 

@@ -121,7 +121,7 @@ class TestMoving:
         assert stored.size(raw_redis, "moving") == 0
         # Every message where the new count puts it, each once.
         for partition in range(16):
-            for message_id in raw_redis.hkeys(f"{{scheduler:{partition}}}:msgs"):
+            for message_id in raw_redis.hkeys(Keys("scheduler", partition).msgs):
                 assert Layout("scheduler", 16).for_id(message_id).partition == partition
         assert stored.size(raw_redis, "msgs") == before["pending"] + before["dead"]
 
