@@ -100,7 +100,8 @@ async def merged_page(
 ) -> Merged:
     """Up to `limit` rows after `after` across `partitions`, in index order."""
     state = [_Partition() for _ in range(partitions)]
-    asks = [Ask(n, after, share(limit, partitions)) for n in range(partitions)]
+    each = share(limit, partitions)
+    asks = [Ask(n, after, each) for n in range(partitions)]
     for round_number in range(MAX_ROUNDS):
         for ask, answer in zip(asks, await fetch(asks), strict=True):
             _take(state[ask.partition], answer, first=round_number == 0)
