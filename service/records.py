@@ -225,6 +225,7 @@ class Page:
     rows: list[Summary]
     total: int  # entries in the index the page walked
     last_examined: tuple[int, str] | None  # where the walk stopped; None at the end
+    in_flight: int = 0  # claims in flight in the partitions walked (page.lua counts them)
 
 
 @dataclass(frozen=True, slots=True)

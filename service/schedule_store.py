@@ -140,7 +140,7 @@ class ScheduleStore:
             )
             rows, total, last = merged.rows, merged.total, merged.last
         return SchedulePage(
-            rows=[(id, score, raw.partition(b"\n")[2]) for _, (score, id), raw in rows],
+            rows=[(id.decode(), score, raw.partition(b"\n")[2]) for score, id, raw in rows],
             total=total,
             last_examined=last,
         )

@@ -209,8 +209,8 @@ class Store:
         if self.layout.count == 1:
             args = _page_args(index, limit, after, state, labels)
             reply = await self.scripts.run("page", self.layout.home, *args)
-            part = parse_slice(reply)
-            rows, total, last = part.rows, part.total, part.last_examined
+            part = parse_slice(reply, in_flight=True)
+            rows, total, last, in_flight = part.rows, part.total, part.last_examined, part.in_flight
         else:
             merged = await merged_page(
                 functools.partial(self._page_slices, index, state, labels),
@@ -218,9 +218,9 @@ class Store:
                 limit=limit,
                 after=after,
             )
-            rows, total, last = merged.rows, merged.total, merged.last
-        summaries = [Summary(id, score, Meta.decode(raw)) for _, (score, id), raw in rows]
-        return Page(rows=summaries, total=total, last_examined=last)
+            rows, total, last, in_flight = merged.rows, merged.total, merged.last, merged.in_flight
+        summaries = [Summary(id.decode(), score, Meta.decode(raw)) for score, id, raw in rows]
+        return Page(rows=summaries, total=total, last_examined=last, in_flight=in_flight)
 
     async def _page_slices(
         self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
@@ -235,7 +235,8 @@ class Store:
             )
             for ask in asks
         ]
-        return [parse_slice(reply) for reply in await self.scripts.run_many("page", calls)]
+        replies = await self.scripts.run_many("page", calls)
+        return [parse_slice(reply, in_flight=True) for reply in replies]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         flag = "1" if dead_only else "0"

@@ -10,8 +10,9 @@ Prevents: a page that skips or repeats entries when the cursor's entry has gone 
 or lives in another partition (it starts at the first entry after the cursor's score and
 id, rank_after), and a filtered listing that reads the whole store (it walks one index,
 at most ARGV[6] entries per call). Bodies stored apart are never read.
-Returns {index size, score and id of the last entry examined ('' when the index ended),
-then per row: id, score, metadata record}. ]]
+Returns {index size, claims in flight in the partition (GET /messages shows their count),
+score and id of the last entry examined ('' when the index ended), then per row: id,
+score, metadata record}. ]]
 local kind, limit, cursor_score, cursor_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local state, budget = ARGV[5], tonumber(ARGV[6])
 local wanted = {}
@@ -44,7 +45,7 @@ local start = 0
 if cursor_score ~= '' then
   start = rank_after(index, cursor_score, cursor_id)
 end
-local out = {redis.call('ZCARD', index), '', ''}
+local out = {redis.call('ZCARD', index), redis.call('ZCARD', INFLIGHT), '', ''}
 local found, examined = 0, 0
 while found < limit and examined < budget do
   -- Unfiltered, every entry is a row: read no more than the page needs (a merged page
@@ -54,21 +55,33 @@ while found < limit and examined < budget do
   local batch = math.min(budget - examined, wanted_rows)
   local entries = redis.call('ZRANGE', index, start, start + batch - 1, 'WITHSCORES')
   if #entries == 0 then
-    out[2], out[3] = '', ''
+    out[3], out[4] = '', ''
     return out
   end
-  for i = 1, #entries, 2 do
-    examined = examined + 1
-    out[2], out[3] = entries[i + 1], entries[i]
-    local raw = redis.call('HGET', MSGS, entries[i])
-    if raw and (unfiltered or matches(meta_read(raw))) then
-      out[#out + 1] = entries[i]
-      out[#out + 1] = entries[i + 1]
-      out[#out + 1] = raw
-      found = found + 1
-      if found == limit then return out end
+  local count, done = #entries / 2, 0
+  while done < count do
+    -- Records by HMGET, as many at a time as rows are still missing (all of an
+    -- unfiltered batch at once): one call instead of one HGET per entry.
+    local ids = {}
+    for i = done + 1, math.min(count, done + limit - found) do
+      ids[#ids + 1] = entries[2 * i - 1]
     end
+    local records = redis.call('HMGET', MSGS, unpack(ids))
+    for j = 1, #ids do
+      local i = 2 * (done + j) - 1
+      examined = examined + 1
+      out[3], out[4] = entries[i + 1], entries[i]
+      local raw = records[j]
+      if raw and (unfiltered or matches(meta_read(raw))) then
+        out[#out + 1] = entries[i]
+        out[#out + 1] = entries[i + 1]
+        out[#out + 1] = raw
+        found = found + 1
+        if found == limit then return out end
+      end
+    end
+    done = done + #ids
   end
-  start = start + #entries / 2
+  start = start + count
 end
 return out

@@ -83,6 +83,9 @@ class TestFinding:
         assert listed(api, "k:v", state="in_flight") == ["slow"]
         assert listed(api, "k:v", state="scheduled") == ["waiting"]
         assert sorted(listed(api, "k:v")) == ["failing", "waiting"]  # pending only, as before
+        queries: list[dict[str, str]] = [{}, {"state": "retrying"}, {"label": "k:v"}]
+        counts = [api.get("/messages", params=q, headers=AUTH).json()["inFlight"] for q in queries]
+        assert counts == [1, 1, 1]  # every partition's claims, whatever the page shows
 
     @pytest.mark.parametrize("bad", ["nocolon", ":v", "k:", "a b:v"])
     def test_a_malformed_label_filter_is_422(self, api: TestClient, bad: str) -> None:

@@ -38,7 +38,7 @@ class Partitions:
                 return Slice(rows, len(part), last)
             last = entry
             if self.keep(entry[1]):
-                rows.append((order(entry), entry, entry[1].encode()))
+                rows.append((entry[0], entry[1].encode(), b"record"))
                 if len(rows) == ask.limit:
                     return Slice(rows, len(part), last)
         return Slice(rows, len(part), None)
@@ -59,7 +59,7 @@ def walk(source: Partitions, partitions: int, limit: int) -> list[str]:
         page = asyncio.run(
             merged_page(source.fetch, partitions=partitions, limit=limit, after=after)
         )
-        seen += [position[1] for _, position, _ in page.rows]
+        seen += [member.decode() for _, member, _ in page.rows]
         if page.last is None:
             return seen
         after = page.last
@@ -80,7 +80,7 @@ def test_a_sparse_filter_under_a_small_budget_still_shows_every_match_once() -> 
 def test_a_first_page_asks_each_partition_for_its_share_in_one_round() -> None:
     source = Partitions(spread(5000, 16), keep=lambda _: True, budget=5000)
     page = asyncio.run(merged_page(source.fetch, partitions=16, limit=100, after=None))
-    assert [p[1] for _, p, _ in page.rows] == [f"m{i:05d}" for i in range(100)]
+    assert [member.decode() for _, member, _ in page.rows] == [f"m{i:05d}" for i in range(100)]
     assert page.total == 5000
     first = source.asked[:16]
     assert {ask.limit for ask in first} == {share(100, 16)} and share(100, 16) < 20
@@ -92,3 +92,29 @@ def test_an_empty_store_has_no_next_page() -> None:
     source = Partitions([[] for _ in range(16)], keep=lambda _: True, budget=5000)
     page = asyncio.run(merged_page(source.fetch, partitions=16, limit=10, after=None))
     assert page.rows == [] and page.last is None and page.total == 0
+
+
+def test_sizes_are_summed_over_the_partitions_from_the_first_round() -> None:
+    held: list[Row] = [(i, f"m{i:02d}".encode(), b"") for i in range(40)]
+    asked: list[Ask] = []
+
+    def answer(ask: Ask) -> Slice:
+        # Partition 0 holds every row, the others none: it is asked again, alone.
+        rows = (
+            [r for r in held if ask.after is None or r[0] > ask.after[0]]
+            if ask.partition == 0
+            else []
+        )
+        rows = rows[: ask.limit]
+        last = (rows[-1][0], rows[-1][1].decode()) if rows and rows[-1] != held[-1] else None
+        total = len(held) if ask.partition == 0 else 0
+        return Slice(rows, total, last, in_flight=ask.partition + 1)
+
+    async def fetch(asks: Sequence[Ask]) -> list[Slice]:
+        asked.extend(asks)
+        return [answer(ask) for ask in asks]
+
+    page = asyncio.run(merged_page(fetch, partitions=4, limit=20, after=None))
+    assert [member for _, member, _ in page.rows] == [row[1] for row in held[:20]]
+    assert len(asked) > 4  # a second round, whose sizes are not counted again
+    assert (page.total, page.in_flight) == (40, 1 + 2 + 3 + 4)
