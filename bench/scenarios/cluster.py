@@ -313,17 +313,22 @@ def _payload(index: int) -> bytes:
     return orjson.dumps(bodies.payload(index))
 
 
+async def _fill(store: Any, bench: Bench, count: int, due_ms: int) -> float:
+    """`count` pending messages written through the service's store; writes per second."""
+    return await write_messages(
+        store,
+        prefix="memory",
+        count=count,
+        due_ms=due_ms,
+        webhook_url=bench.sink.url,
+        payload=_payload,
+    )
+
+
 async def _write_one(bench: Bench, count: int, due_ms: int, prefix: str, partitions: int) -> float:
     port = bench.redis.port
     async with service_store(port, partitions=partitions, prefix=prefix) as store:
-        return await write_messages(
-            store,
-            prefix="memory",
-            count=count,
-            due_ms=due_ms,
-            webhook_url=bench.sink.url,
-            payload=_payload,
-        )
+        return await _fill(store, bench, count, due_ms)
 
 
 async def _write_cluster(
@@ -340,15 +345,7 @@ async def _write_cluster(
     )
     client = connect(settings)
     try:
-        store = Store(client, Layout(prefix, PARTITIONS))
-        return await write_messages(
-            store,
-            prefix="memory",
-            count=count,
-            due_ms=due_ms,
-            webhook_url=bench.sink.url,
-            payload=_payload,
-        )
+        return await _fill(Store(client, Layout(prefix, PARTITIONS)), bench, count, due_ms)
     finally:
         await disconnect(client)
 

@@ -11,6 +11,13 @@ Returns id, packed copy (cmsgpack), id, copy, ... for the ids moved; ids in flig
 settle here first), gone, or without data are left out. ]]
 local kind = ARGV[1]
 local out = {}
+-- The copy kept until move_done, and answered.
+local function keep(id, entry, copy)
+  local packed = cmsgpack.pack(copy)
+  redis.call('HSET', MOVING, entry, packed)
+  out[#out + 1] = id
+  out[#out + 1] = packed
+end
 for i = 2, #ARGV do
   local id = ARGV[i]
   local entry = kind .. ':' .. id
@@ -37,10 +44,7 @@ for i = 2, #ARGV do
       redis.call('ZREM', RETRYING, id)
       redis.call('ZREM', DEAD, id)
       redis.call('ZREM', HISTIDX, id)
-      kept = cmsgpack.pack(copy)
-      redis.call('HSET', MOVING, entry, kept)
-      out[#out + 1] = id
-      out[#out + 1] = kept
+      keep(id, entry, copy)
     end
   else
     local definition = redis.call('HGET', SCHED, id)
@@ -55,10 +59,7 @@ for i = 2, #ARGV do
       -- Off the sweep's index here: the partition it moves to sweeps it from now on.
       redis.call('ZREM', SCHEDIDX, id)
       redis.call('ZREM', SCHEDALL, id)
-      kept = cmsgpack.pack(copy)
-      redis.call('HSET', MOVING, entry, kept)
-      out[#out + 1] = id
-      out[#out + 1] = kept
+      keep(id, entry, copy)
     end
   end
 end

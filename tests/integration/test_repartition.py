@@ -279,27 +279,25 @@ def command_env(make_settings: Callable[..., Settings]) -> Iterator[dict[str, st
     yield env
 
 
-def test_the_command_moves_and_says_what_it_did(
-    filled: TestClient, command_env: dict[str, str]
-) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "service", "repartition", "--to", "4"],
-        env=command_env,
+def command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`scheduler-api repartition ...` as an operator runs it (`python -m service`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", "repartition", *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_the_command_moves_and_says_what_it_did(
+    filled: TestClient, command_env: dict[str, str]
+) -> None:
+    done = command(command_env, "--to", "4")
     assert done.returncode == 0, done.stderr
     assert "the data now has 4 partitions" in done.stdout
     assert "Set REDIS_PARTITIONS=4" in done.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "service", "repartition", "--to", "0"],
-        env=command_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert again.returncode == 2
-    assert "--to must be between 1 and 1024" in again.stderr
+    refused = command(command_env, "--to", "0")
+    assert refused.returncode == 2
+    assert "--to must be between 1 and 1024" in refused.stderr
