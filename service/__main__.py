@@ -24,6 +24,7 @@ from .keys import Layout
 from .repartition import Repartition, RepartitionError
 from .runtime import Runtime
 from .store import Store
+from .store_errors import STORE_OR_OS_ERRORS
 
 log = logging.getLogger("service")
 
@@ -136,6 +137,13 @@ def repartition(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         except RepartitionError as error:
             print(f"repartition: {error}", file=sys.stderr)
+            return 1
+        except STORE_OR_OS_ERRORS as error:
+            print(
+                f"repartition stopped: Redis answered {error!r}. Nothing is lost: what was "
+                "on its way is kept where it was; run the command again once Redis answers.",
+                file=sys.stderr,
+            )
             return 1
         finally:
             await disconnect(redis)

@@ -388,13 +388,6 @@ class Store:
         totals = [sum(int(reply[i]) for reply in replies) for i in range(8)]
         return Stats(*totals)
 
-    async def in_flight(self) -> int:
-        """Claims in flight, over every partition (one read each, pipelined)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for keys in self.layout.partitions():
-                pipe.zcard(keys.inflight)
-            return sum(int(size) for size in await pipe.execute())
-
     async def memory(self) -> tuple[int, int]:
         """(used_memory, maxmemory) in bytes (0: no limit); on a Cluster, of the fullest
         primary holding a partition."""

@@ -29,6 +29,7 @@ from tests.conftest import AUTH, NOWHERE
 from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
 from tests.support.polling import wait_until
+from tests.support.spawn import free_port
 
 FAR = 32503680000000  # 3000-01-01 in ms: never due during a test
 
@@ -301,3 +302,12 @@ def test_the_command_moves_and_says_what_it_did(
     refused = command(command_env, "--to", "0")
     assert refused.returncode == 2
     assert "--to must be between 1 and 1024" in refused.stderr
+
+
+def test_the_command_says_when_redis_does_not_answer(command_env: dict[str, str]) -> None:
+    closed = {**command_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    stopped = command(closed, "--to", "4")
+    assert stopped.returncode == 1
+    assert "repartition stopped: Redis answered" in stopped.stderr
+    assert "Nothing is lost" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
