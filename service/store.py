@@ -225,7 +225,8 @@ class Store:
     async def _page_slices(
         self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
     ) -> list[Slice]:
-        """Pages of several partitions, in one pipeline."""
+        """Pages of several partitions: in one script call on one Redis, in one pipeline of
+        a call each on a Cluster (their keys are in different slots)."""
         examine = max(PAGE_EXAMINE // self.layout.count, 100)
         partitions = self.layout.partitions()
         calls = [
@@ -235,7 +236,10 @@ class Store:
             )
             for ask in asks
         ]
-        replies = await self.scripts.run_many("page", calls)
+        if isinstance(self.redis, RedisCluster):
+            replies = await self.scripts.run_many("page", calls)
+        else:  # one Redis: every partition in one script call
+            replies = await self.scripts.page_many(calls)
         return [parse_slice(reply, in_flight=True) for reply in replies]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
