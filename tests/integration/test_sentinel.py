@@ -19,8 +19,10 @@ from service import connection
 from service.app import create_app
 from tests.conftest import AUTH, message
 from tests.support.polling import wait_until
+from tests.support.redis_cluster import Access
 from tests.support.redis_server import RedisServer, free_port, server_binary
 from tests.support.sink import Sink
+from tests.support.tls_files import make_tls_files
 
 MASTER = "scheduler"
 
@@ -180,3 +182,111 @@ def test_a_plain_pool_waits_for_a_free_connection_too(
         _ping_while_the_pool_is_busy(make_settings(redis_timeout_seconds=3.0))
     )
     assert answered and waited > 0.3
+
+
+class SecureSentinelSet:
+    """A primary, a replica and three Sentinels that all speak TLS only; the data nodes
+    know one ACL user (the default user off), which the Sentinels use to reach them."""
+
+    USER, PASSWORD = "scheduler", "acl-secret-0123"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.tls = make_tls_files(directory / "tls")
+        self.access = Access(tls=self.tls, user=self.USER, password=self.PASSWORD)
+        self.primary = RedisServer(directory / "primary")
+        self.replica = RedisServer(directory / "replica")
+        self.ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> SecureSentinelSet:
+        self.primary.start(*self.access.server_args(self.primary.port), wait=False)
+        replica_of = ["--replicaof", "127.0.0.1", str(self.primary.port)]
+        self.replica.start(*self.access.server_args(self.replica.port), *replica_of, wait=False)
+        assert wait_until(self._replicated, timeout=15)
+        for port in self.ports:
+            conf = self.directory / f"sentinel-{port}.conf"
+            tls = self.tls
+            conf.write_text(
+                f"port 0\ntls-port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"tls-cert-file {tls.cert}\ntls-key-file {tls.key}\n"
+                f"tls-ca-cert-file {tls.ca}\ntls-auth-clients no\ntls-replication yes\n"
+                "sentinel resolve-hostnames no\n"
+                f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel auth-user {MASTER} {self.USER}\n"
+                f"sentinel auth-pass {MASTER} {self.PASSWORD}\n"
+                f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                f"sentinel failover-timeout {MASTER} 5000\n"
+            )
+            self.sentinels.append(
+                subprocess.Popen(
+                    [server_binary(), str(conf), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        assert wait_until(self._converged, timeout=20)
+        return self
+
+    def _replicated(self) -> bool:
+        try:
+            options = self.access.client_options()
+            address = {"host": "127.0.0.1", "port": self.replica.port}
+            with redis.Redis(**address, socket_timeout=1, **options) as replica:
+                return bool(replica.info("replication").get("master_link_status") == "up")
+        except redis.RedisError:
+            return False
+
+    def _converged(self) -> bool:
+        try:
+            for port in self.ports:
+                tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
+                with redis.Redis("127.0.0.1", port, decode_responses=True, **tls) as sentinel:
+                    state = sentinel.sentinel_master(MASTER)
+                    if state["num-slaves"] != 1 or state["num-other-sentinels"] != 2:
+                        return False
+        except redis.RedisError:
+            return False
+        return True
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            process.kill()
+            process.wait(timeout=10)
+        self.replica.kill()
+        self.primary.kill()
+
+
+@pytest.fixture
+def secure_sentinels(tmp_path: Path) -> Iterator[SecureSentinelSet]:
+    cluster = SecureSentinelSet(tmp_path)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def test_sentinel_over_tls_as_an_acl_user(
+    secure_sentinels: SecureSentinelSet, make_settings: Any, sink: Sink
+) -> None:
+    """TLS to the Sentinels and to the master they name; the ACL user to the master."""
+    settings = make_settings(
+        redis_url=None,
+        redis_sentinels=secure_sentinels.addresses,
+        redis_sentinel_master=MASTER,
+        redis_username=SecureSentinelSet.USER,
+        redis_password=SecureSentinelSet.PASSWORD,
+        redis_tls=True,
+        redis_tls_ca_file=secure_sentinels.tls.ca,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+        assert api.get("/health").status_code == 200
+        assert (
+            api.post("/messages", json=message("tls", sink.url()), headers=AUTH).status_code == 200
+        )
+        assert sink.wait_for(1)[0].message_id == "tls"
+        assert api.get("/messages/tls", headers=AUTH).json()["state"] == "delivered"
