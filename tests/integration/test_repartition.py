@@ -26,9 +26,12 @@ from service.partitioning import PartitionCountMismatch
 from service.repartition import Repartition, RepartitionError
 from service.store import Store
 from tests.conftest import AUTH, NOWHERE
+from tests.integration.test_replicas import body, iso_in, post_all
 from tests.support import partitions as stored
 from tests.support.async_sink import AsyncSink
 from tests.support.polling import wait_until
+from tests.support.processes import Fleet
+from tests.support.redis_server import RedisServer
 from tests.support.spawn import free_port
 
 FAR = 32503680000000  # 3000-01-01 in ms: never due during a test
@@ -311,3 +314,59 @@ def test_the_command_says_when_redis_does_not_answer(command_env: dict[str, str]
     assert "repartition stopped: Redis answered" in stopped.stderr
     assert "Nothing is lost" in stopped.stderr
     assert "Traceback" not in stopped.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", ["before it follows", "once both follow"])
+def test_a_replica_killed_during_a_move_loses_nothing(
+    killed: str, fleet: Fleet, own_redis: RedisServer, db: redis.Redis, webhooks: AsyncSink
+) -> None:
+    """Two `python -m service` processes deliver to a slow receiver while the data moves
+    from 1 to 16 partitions; one is SIGKILLed with claims in flight, as the move begins
+    (the mover waits until its report expires) or once both run the moving layout (the
+    mover moves on, and waits for its claims). Its claims expire and are recovered in the
+    partition they were claimed in, the mover moves them once they are due again, and
+    everything arrives."""
+    timeouts = {"CLAIM_TIMEOUT_SECONDS": "4", "DELIVERY_TIMEOUT_SECONDS": "2"}
+    replicas = [fleet.add(**timeouts) for _ in range(2)]
+    for replica in replicas:
+        replica.wait_ready(timeout=60)
+    slow = webhooks.url("/slow/300")  # claims stay in flight long enough to be killed
+    bodies = [body(f"k{i:03d}", slow, at=iso_in(2 + i / 100)) for i in range(600)]
+    statuses = post_all(replicas, bodies)
+    assert set(statuses.values()) == {200}
+    assert wait_until(lambda: webhooks.unique() >= 30, timeout=30), "deliveries did not start"
+    failures: list[BaseException] = []
+    said: list[str] = []
+
+    def run_mover() -> None:
+        try:
+            settings = Settings(  # type: ignore[call-arg]
+                _env_file=None, api_token="x" * 32, redis_url=own_redis.url
+            )
+            said.extend(move(settings, 16, replica_wait_seconds=30, settle_wait_seconds=60))
+        except BaseException as error:  # reported by the test thread
+            failures.append(error)
+
+    mover = threading.Thread(target=run_mover)
+    mover.start()
+    assert wait_until(lambda: db.get("{scheduler:0}:repartition") == "16", timeout=30)
+    if killed == "once both follow":
+        reports = "{scheduler:0}:replicas"
+        assert wait_until(
+            lambda: [v.split("|")[0] for v in db.hvals(reports)] == ["1>16", "1>16"], timeout=10
+        )
+    in_flight = stored.size(db, "inflight")
+    replicas[1].kill()
+    mover.join(timeout=150)
+    assert not mover.is_alive() and not failures, failures
+    assert in_flight > 0, "nothing was in flight when the replica was killed"
+    assert db.get("{scheduler:0}:partitions") == "16"
+    ids = {item["id"] for item in bodies}
+    assert webhooks.wait_for_ids(ids, timeout=90) == set()
+    counts = webhooks.counts()
+    # At least once: only deliveries in flight on the killed replica may come twice.
+    assert sum(counts[i] - 1 for i in ids) <= in_flight
+    assert stored.size(db, "moving") == 0
+    assert replicas[0].logged("expired claims"), "the killed replica had no claim in flight"
+    print(f"\n[repartition] killed {killed} with {in_flight} in flight; mover: {said}")
