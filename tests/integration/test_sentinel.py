@@ -28,27 +28,31 @@ MASTER = "scheduler"
 
 
 class SentinelSet:
-    """A primary, one replica and three sentinels on 127.0.0.1, in one folder."""
+    """A primary, one replica and three sentinels on 127.0.0.1, in one folder; with an
+    `access` of TLS and an ACL user, every node speaks TLS only, the data nodes know only
+    that user, and the Sentinels reach them as it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, access: Access | None = None) -> None:
         self.primary = RedisServer(directory / "primary")
         self.replica = RedisServer(directory / "replica")
         self.directory = directory
+        self.access = access or Access()
         self.ports = [free_port() for _ in range(3)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> SentinelSet:
-        self.primary.start()
-        self.replica.start()
-        with redis.Redis(port=self.replica.port) as replica:
-            replica.replicaof("127.0.0.1", self.primary.port)
-        assert wait_until(lambda: self._link_up(), timeout=15)
+        access, plain = self.access, self.access.tls is None
+        self.primary.start(*access.server_args(self.primary.port), wait=plain)
+        replica_of = ["--replicaof", "127.0.0.1", str(self.primary.port)]
+        self.replica.start(*access.server_args(self.replica.port), *replica_of, wait=plain)
+        assert wait_until(self._link_up, timeout=15)
         for port in self.ports:
             conf = self.directory / f"sentinel-{port}.conf"
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"{self._listen(port)}bind 127.0.0.1\ndir {self.directory}\n"
                 "sentinel resolve-hostnames no\n"
                 f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 2\n"
+                f"{self._auth()}"
                 f"sentinel down-after-milliseconds {MASTER} 1000\n"
                 f"sentinel failover-timeout {MASTER} 5000\n"
             )
@@ -62,14 +66,40 @@ class SentinelSet:
         assert wait_until(self._converged, timeout=20)
         return self
 
+    def _listen(self, port: int) -> str:
+        tls = self.access.tls
+        if tls is None:
+            return f"port {port}\n"
+        return (
+            f"port 0\ntls-port {port}\ntls-cert-file {tls.cert}\ntls-key-file {tls.key}\n"
+            f"tls-ca-cert-file {tls.ca}\ntls-auth-clients no\ntls-replication yes\n"
+        )
+
+    def _auth(self) -> str:
+        user = self.access.user
+        if user is None:
+            return ""
+        password = self.access.password
+        return f"sentinel auth-user {MASTER} {user}\nsentinel auth-pass {MASTER} {password}\n"
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        """A client of one Sentinel (TLS when the set speaks it; Sentinels have no ACL user)."""
+        tls = self.access.tls
+        options: dict[str, Any] = {} if tls is None else {"ssl": True, "ssl_ca_certs": str(tls.ca)}
+        return redis.Redis("127.0.0.1", port, decode_responses=True, **options)
+
     def _link_up(self) -> bool:
-        with redis.Redis(port=self.replica.port) as replica:
-            return bool(replica.info("replication").get("master_link_status") == "up")
+        options = self.access.client_options()
+        try:
+            with redis.Redis("127.0.0.1", self.replica.port, socket_timeout=1, **options) as r:
+                return bool(r.info("replication").get("master_link_status") == "up")
+        except redis.RedisError:
+            return False
 
     def _converged(self) -> bool:
         try:
             for port in self.ports:
-                with redis.Redis(port=port, decode_responses=True) as sentinel:
+                with self._sentinel(port) as sentinel:
                     state = sentinel.sentinel_master(MASTER)
                     if state["num-slaves"] != 1 or state["num-other-sentinels"] != 2:
                         return False
@@ -82,7 +112,7 @@ class SentinelSet:
         return ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
     def master_port(self) -> int:
-        with redis.Redis(port=self.ports[0], decode_responses=True) as sentinel:
+        with self._sentinel(self.ports[0]) as sentinel:
             _host, port = sentinel.sentinel_get_master_addr_by_name(MASTER)
             return int(port)
 
@@ -184,86 +214,13 @@ def test_a_plain_pool_waits_for_a_free_connection_too(
     assert answered and waited > 0.3
 
 
-class SecureSentinelSet:
-    """A primary, a replica and three Sentinels that all speak TLS only; the data nodes
-    know one ACL user (the default user off), which the Sentinels use to reach them."""
-
-    USER, PASSWORD = "scheduler", "acl-secret-0123"
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.tls = make_tls_files(directory / "tls")
-        self.access = Access(tls=self.tls, user=self.USER, password=self.PASSWORD)
-        self.primary = RedisServer(directory / "primary")
-        self.replica = RedisServer(directory / "replica")
-        self.ports = [free_port() for _ in range(3)]
-        self.sentinels: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> SecureSentinelSet:
-        self.primary.start(*self.access.server_args(self.primary.port), wait=False)
-        replica_of = ["--replicaof", "127.0.0.1", str(self.primary.port)]
-        self.replica.start(*self.access.server_args(self.replica.port), *replica_of, wait=False)
-        assert wait_until(self._replicated, timeout=15)
-        for port in self.ports:
-            conf = self.directory / f"sentinel-{port}.conf"
-            tls = self.tls
-            conf.write_text(
-                f"port 0\ntls-port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
-                f"tls-cert-file {tls.cert}\ntls-key-file {tls.key}\n"
-                f"tls-ca-cert-file {tls.ca}\ntls-auth-clients no\ntls-replication yes\n"
-                "sentinel resolve-hostnames no\n"
-                f"sentinel monitor {MASTER} 127.0.0.1 {self.primary.port} 2\n"
-                f"sentinel auth-user {MASTER} {self.USER}\n"
-                f"sentinel auth-pass {MASTER} {self.PASSWORD}\n"
-                f"sentinel down-after-milliseconds {MASTER} 1000\n"
-                f"sentinel failover-timeout {MASTER} 5000\n"
-            )
-            self.sentinels.append(
-                subprocess.Popen(
-                    [server_binary(), str(conf), "--sentinel"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        assert wait_until(self._converged, timeout=20)
-        return self
-
-    def _replicated(self) -> bool:
-        try:
-            options = self.access.client_options()
-            address = {"host": "127.0.0.1", "port": self.replica.port}
-            with redis.Redis(**address, socket_timeout=1, **options) as replica:
-                return bool(replica.info("replication").get("master_link_status") == "up")
-        except redis.RedisError:
-            return False
-
-    def _converged(self) -> bool:
-        try:
-            for port in self.ports:
-                tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)}
-                with redis.Redis("127.0.0.1", port, decode_responses=True, **tls) as sentinel:
-                    state = sentinel.sentinel_master(MASTER)
-                    if state["num-slaves"] != 1 or state["num-other-sentinels"] != 2:
-                        return False
-        except redis.RedisError:
-            return False
-        return True
-
-    @property
-    def addresses(self) -> str:
-        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
-
-    def stop(self) -> None:
-        for process in self.sentinels:
-            process.kill()
-            process.wait(timeout=10)
-        self.replica.kill()
-        self.primary.kill()
+USER, PASSWORD = "scheduler", "acl-secret-0123"
 
 
 @pytest.fixture
-def secure_sentinels(tmp_path: Path) -> Iterator[SecureSentinelSet]:
-    cluster = SecureSentinelSet(tmp_path)
+def secure_sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
+    tls = make_tls_files(tmp_path / "tls")
+    cluster = SentinelSet(tmp_path, Access(tls=tls, user=USER, password=PASSWORD))
     try:
         yield cluster.start()
     finally:
@@ -271,17 +228,19 @@ def secure_sentinels(tmp_path: Path) -> Iterator[SecureSentinelSet]:
 
 
 def test_sentinel_over_tls_as_an_acl_user(
-    secure_sentinels: SecureSentinelSet, make_settings: Any, sink: Sink
+    secure_sentinels: SentinelSet, make_settings: Any, sink: Sink
 ) -> None:
     """TLS to the Sentinels and to the master they name; the ACL user to the master."""
+    tls = secure_sentinels.access.tls
+    assert tls is not None
     settings = make_settings(
         redis_url=None,
         redis_sentinels=secure_sentinels.addresses,
         redis_sentinel_master=MASTER,
-        redis_username=SecureSentinelSet.USER,
-        redis_password=SecureSentinelSet.PASSWORD,
+        redis_username=USER,
+        redis_password=PASSWORD,
         redis_tls=True,
-        redis_tls_ca_file=secure_sentinels.tls.ca,
+        redis_tls_ca_file=tls.ca,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as api:
         assert api.get("/health").status_code == 200
