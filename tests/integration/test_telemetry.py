@@ -101,13 +101,17 @@ class TestMetrics:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture
-def spans(make_settings: Any) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+def traced_app(settings: Any) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+    """The app with `settings`, its spans kept in memory."""
     exporter = InMemorySpanExporter()
-    settings = make_settings()
     tracing = Tracing(processor=SimpleSpanProcessor(exporter))
     with TestClient(create_app(settings, tracing=tracing)) as client:
         yield client, exporter
+
+
+@pytest.fixture
+def spans(make_settings: Any) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
+    yield from traced_app(make_settings())
 
 
 def test_delivery_span_links_to_the_request_that_scheduled_it(
@@ -266,13 +270,9 @@ def cluster_spans(
 ) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
     """The app on the session's 3-primary Cluster with 16 partitions, spans in memory."""
     redis_cluster.flush()
-    exporter = InMemorySpanExporter()
-    settings = make_settings(
-        redis_url=None, redis_cluster_nodes=redis_cluster.seeds, redis_partitions=16
+    yield from traced_app(
+        make_settings(redis_url=None, redis_cluster_nodes=redis_cluster.seeds, redis_partitions=16)
     )
-    tracing = Tracing(processor=SimpleSpanProcessor(exporter))
-    with TestClient(create_app(settings, tracing=tracing)) as client:
-        yield client, exporter
 
 
 def test_redis_spans_on_a_cluster_name_redis_and_the_primary_that_served_them(
