@@ -142,9 +142,11 @@ def page_many_source() -> str:
     the size of page.lua's answer, then the answer."""
     flags, body = _script_text("page")
     names = [name.upper() for name in key_names("page")]
-    library = "\n".join(_library_for(body)).replace(
-        "local TAG = string.sub(MSGS, 1, #MSGS - 4)", "local TAG"
-    )
+    library = "\n".join(_library_for(body))
+    tag_line = "local TAG = string.sub(MSGS, 1, #MSGS - 4)"
+    if tag_line not in library:  # _lib.lua changed how TAG is made: update this too
+        raise RuntimeError(f"page_many: _lib.lua no longer has `{tag_line}`")
+    library = library.replace(tag_line, "local TAG")
     per_partition = "\n".join(
         f"  {name} = KEYS[base + {n}]" for n, name in enumerate(names, start=1)
     )
