@@ -145,3 +145,27 @@ def test_compose_demo_profile_runs_the_receiver_from_the_app_image() -> None:
     assert receiver["image"] == compose["services"]["app"]["image"]
     assert receiver["command"][:3] == ["python", "-m", "service.receiver"]
     assert "--schedule-via" in receiver["command"]
+
+
+def test_the_repartition_section_matches_the_command() -> None:
+    """docs/deploy.md, "Changing the partition count": the command line parses, and the
+    defaults, the wait and the error code it states are the code's."""
+    from service import store
+    from service.__main__ import parse_args
+    from service.partitioning import REPORT_TTL_MS
+
+    text = (REPO / "docs" / "deploy.md").read_text()
+    section = text.split("### Changing the partition count", 1)[1].split("\n## ", 1)[0]
+    line = re.search(r"kubectl exec \S+ -- scheduler-api (repartition .+)", section)
+    assert line, "no `kubectl exec ... -- scheduler-api repartition` example"
+    args = parse_args(line.group(1).split())
+    assert (args.command, args.to) == ("repartition", 16)
+    assert "--set redis.partitions=16" in section  # the chart value follows the data
+    defaults = parse_args(["repartition", "--to", "2"])
+    prose = " ".join(section.split())
+    assert f"({defaults.replica_wait:.0f} s by default, `--replica-wait`)" in prose
+    assert f"batches of {defaults.batch} (`--batch`)" in prose
+    assert (
+        f"past {store.MOVING_WAIT_SECONDS:.0f} s, answers 503 with code `repartitioning`" in prose
+    )
+    assert f"drops off the list within {REPORT_TTL_MS // 1000} s" in prose
