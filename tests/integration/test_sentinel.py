@@ -248,4 +248,8 @@ def test_sentinel_over_tls_as_an_acl_user(
             api.post("/messages", json=message("tls", sink.url()), headers=AUTH).status_code == 200
         )
         assert sink.wait_for(1)[0].message_id == "tls"
-        assert api.get("/messages/tls", headers=AUTH).json()["state"] == "delivered"
+        # The ack follows the webhook's answer: wait for it, bounded.
+        assert wait_until(
+            lambda: api.get("/messages/tls", headers=AUTH).json()["state"] == "delivered",
+            timeout=10,
+        )
