@@ -157,8 +157,9 @@ class Keys:
 
     def label(self, name: str, value: str, *, dead: bool = False) -> str:
         """Sorted set: live ids carrying label `name=value` by next due time (dead
-        letters apart, by the time they died). Built by the scripts too (_lib.lua)."""
-        return f"{self.tag}:{'dlbl' if dead else 'lbl'}:{name}={value}"
+        letters apart, by the time they died). Built by the scripts (_lib.lua's
+        label_key), whose tag keeps the colon before `msgs`: hence the two colons."""
+        return f"{self.tag}::{'dlbl' if dead else 'lbl'}:{name}={value}"
 
     @property
     def inflight(self) -> str:

@@ -48,9 +48,10 @@ local function labels_of(f)
   return opts.L
 end
 
--- Label indexes share the partition's hash tag: `<tag>:lbl:<key>=<value>` holds live
--- messages (pending or in flight) by next due time, `<tag>:dlbl:...` dead letters by
--- the time they died. Keys are built here from MSGS, which ends in ':msgs'.
+-- Label indexes share the partition's hash tag: `<tag>::lbl:<key>=<value>` holds live
+-- messages (pending or in flight) by next due time, `<tag>::dlbl:...` dead letters by
+-- the time they died (two colons: TAG keeps the one before 'msgs'; keys.Keys.label
+-- names them the same way). Keys are built here from MSGS, which ends in ':msgs'.
 local TAG = string.sub(MSGS, 1, #MSGS - 4)
 local function label_key(kind, name, value)
   return TAG .. kind .. ':' .. name .. '=' .. value

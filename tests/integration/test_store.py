@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from service.history import Finished, HistoryRecord
 from service.keys import Layout, LegacyKeys
+from service.options import Options
 from service.records import NewMessage, State
 from service.store import Finish, LeaseLost, Store, Stored
 
@@ -317,3 +318,20 @@ class TestFirstLayoutMigration:
         assert raw_redis.zcard("{scheduler:0}:due") == 2
         assert raw_redis.zscore("{scheduler:0}:dead", "died") == NOW
         assert not raw_redis.exists("{scheduler}:messages", "{scheduler}:due", "{scheduler}:dead")
+
+
+def test_the_label_index_the_service_names_is_the_one_the_scripts_write(redis_url: str) -> None:
+    """Keys.label (read by repartition to move a schedule with its fires) and _lib.lua's
+    label_key (which writes the index) must name the same key."""
+    labelled = NewMessage(
+        "lab", NOW, b"{}", "http://127.0.0.1:9/hook", NOW, options=Options(labels={"t": "x"})
+    )
+
+    async def scenario(store: Store) -> list[int]:
+        await store.schedule(labelled, **NO_QUOTA)
+        return [
+            await store.redis.zcard(HOME.label("t", "x")),
+            await store.redis.zcard(HOME.label("t", "x", dead=True)),
+        ]
+
+    assert run(redis_url, scenario) == [1, 0]
