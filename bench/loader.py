@@ -153,8 +153,10 @@ async def write_messages(
     chunk: int = BULK_CHUNK,
     options: Callable[[int], dict[str, Any]] | None = None,
     step_ms: float = 1.0,
+    ids: Sequence[str] | None = None,
 ) -> float:
     """`Store.schedule_many`, one pipeline per `chunk` messages; the seconds it took.
+    Message `i` has id `ids[i]` if given, else `<prefix>-<i>`.
 
     `options` gives the option fields of message `i` as a POST body has them
     (`bodies.all_options`), stored as the API would store them.
@@ -166,7 +168,7 @@ async def write_messages(
     for first in range(0, count, chunk):
         batch = [
             NewMessage(
-                id=f"{prefix}-{i}",
+                id=ids[i] if ids else f"{prefix}-{i}",
                 due_ms=due_ms + int(i * step_ms),
                 payload=payload(i),
                 url=webhook_url,

@@ -62,7 +62,7 @@ class Scripts:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in NAMES
         }
-        self._scripts[PAGE_MANY] = redis.register_script(page_many_source())
+        self._scripts[PAGE_MERGED] = redis.register_script(page_merged_source())
 
     async def run(
         self,
@@ -77,21 +77,16 @@ class Scripts:
         all_keys = named + list(extra) if extra else named
         return await self._scripts[name](keys=all_keys, args=list(args), client=client)
 
-    async def page_many(self, asks: Sequence[tuple[Keys, Sequence[Any]]]) -> list[Any]:
-        """page.lua for several partitions in one script call, its answers in order. Only
-        on one Redis: the call names keys of several hash tags, which a Cluster refuses."""
+    async def page_merged(
+        self, partitions: Sequence[Keys], limit: int, first_ask: int, page_args: Sequence[Any]
+    ) -> Any:
+        """One page over `partitions`, merged inside Redis (page.lua's answer, its rows in
+        order within each partition). Only on one Redis: the call names keys of several hash
+        tags, which a Cluster refuses."""
         names = key_names("page")
-        keys = [key for partition, _ in asks for key in partition.script_keys(names)]
-        args: list[Any] = [len(asks)]
-        for _, page_args in asks:
-            args += [len(page_args), *page_args]
-        reply = await self._scripts[PAGE_MANY](keys=keys, args=args)
-        answers, at = [], 0
-        for _ in asks:
-            size = int(reply[at])
-            answers.append(reply[at + 1 : at + 1 + size])
-            at += 1 + size
-        return answers
+        keys = [key for partition in partitions for key in partition.script_keys(names)]
+        args = [len(partitions), limit, first_ask, *page_args]
+        return await self._scripts[PAGE_MERGED](keys=keys, args=args)
 
     async def run_many(self, name: str, calls: Sequence[tuple[Keys, Sequence[Any]]]) -> list[Any]:
         """Run `name` once per (keys, args), in one pipeline of EVALSHA; the answers in order.
@@ -125,50 +120,41 @@ class Scripts:
             return list(await pipe.execute(raise_on_error=False))
 
 
-PAGE_MANY = "page_many"
+PAGE_MERGED = "page_merged"
 
 
 @cache
-def page_many_source() -> str:
-    """page.lua run once per partition inside one script: a merged page of P partitions on
-    one Redis then costs one script call instead of P (each call has a fixed cost in Redis
-    and in the client of about 20 us, a tenth of a page at 16 partitions).
+def page_merged_source() -> str:
+    """A page over several partitions of one Redis in one script call: _page_merge.lua
+    around page.lua, whose body becomes a function of its own ARGV called once per
+    partition (and again for a partition that holds more of the page than it was first
+    asked for), with that partition's keys.
 
-    Generated from page.lua, so the two cannot drift: its body becomes a function of its
-    own ARGV, and its key names (and the label keys' tag, `TAG`) are locals assigned
-    before each call, which the library's functions see as they see the prelude's.
-    ARGV: the number of partitions, then for each its argument count and page.lua's
-    arguments; KEYS: page.lua's keys of each partition in turn. Returns for each partition
-    the size of page.lua's answer, then the answer."""
+    Generated from page.lua, so the two cannot drift: its key names (and the label keys'
+    tag, `TAG`) are locals that `use(n)` assigns before each call, which the library's
+    functions see as they see the prelude's. KEYS: page.lua's keys of each partition in
+    turn."""
     flags, body = _script_text("page")
+    merge = _script_text("_page_merge")[1]
     names = [name.upper() for name in key_names("page")]
-    library = "\n".join(_library_for(body))
+    library = "\n".join(_library_for(body + "\n" + merge))
     tag_line = "local TAG = string.sub(MSGS, 1, #MSGS - 4)"
     if tag_line not in library:  # _lib.lua changed how TAG is made: update this too
-        raise RuntimeError(f"page_many: _lib.lua no longer has `{tag_line}`")
+        raise RuntimeError(f"page_merged: _lib.lua no longer has `{tag_line}`")
     library = library.replace(tag_line, "local TAG")
-    per_partition = "\n".join(
-        f"  {name} = KEYS[base + {n}]" for n, name in enumerate(names, start=1)
-    )
+    bind = "\n".join(f"  {name} = KEYS[base + {n}]" for n, name in enumerate(names, start=1))
     prelude = _prelude(()) + f"local {', '.join(names)}\n"
-    loop = f"""
+    functions = f"""
+local function use(n)
+  local base = (n - 1) * {len(names)}
+{bind}
+  TAG = string.sub(MSGS, 1, #MSGS - 4)
+end
 local function page_one(ARGV)
 {body}
 end
-local out, at = {{}}, 2
-for n = 1, tonumber(ARGV[1]) do
-  local base = (n - 1) * {len(names)}
-{per_partition}
-  TAG = string.sub(MSGS, 1, #MSGS - 4)
-  local count = tonumber(ARGV[at])
-  local answer = page_one({{unpack(ARGV, at + 1, at + count)}})
-  at = at + count + 1
-  out[#out + 1] = #answer
-  for i = 1, #answer do out[#out + 1] = answer[i] end
-end
-return out
 """
-    return "\n".join(part for part in (flags, prelude, library, loop) if part)
+    return "\n".join(part for part in (flags, prelude, library, functions, merge) if part)
 
 
 @cache

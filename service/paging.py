@@ -182,5 +182,26 @@ def parse_slice(reply: Sequence[Any], *, in_flight: bool = False) -> Slice:
     return Slice(rows, int(reply[0]), last, int(reply[1]) if in_flight else 0)
 
 
+def merged_reply(reply: Sequence[Any], limit: int) -> Merged:
+    """A page from page_merged (the merge inside one Redis, scripts/_page_merge.lua):
+    {index sizes, claims in flight, the bound's score and id ('' when every index ended),
+    then for each partition its rows up to the bound (ids and scores, then records)}.
+    Lua finds which rows are safe to show; which `limit` of them come first is sorted
+    here, where it is cheap."""
+    rows = [
+        (int(float(score)), member, raw)
+        for at in range(4, len(reply), 2)
+        for member, score, raw in zip(reply[at][::2], reply[at][1::2], reply[at + 1], strict=True)
+        if raw is not None  # (never: an index and its records change together)
+    ]
+    rows.sort()
+    total, in_flight = int(reply[0]), int(reply[1])
+    if len(rows) >= limit:
+        del rows[limit:]
+        return Merged(rows, total, position(rows[-1]), in_flight)
+    bound = (int(float(reply[2])), _text(reply[3])) if reply[2] else None
+    return Merged(rows, total, bound, in_flight)
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -22,7 +22,7 @@ from .errors import Unavailable
 from .history import HistoryRecord, decode_log
 from .keys import Keys, Layout, LegacyKeys
 from .lua import Scripts
-from .paging import Ask, Slice, merged_page, parse_slice
+from .paging import Ask, Slice, merged_page, merged_reply, parse_slice, share
 from .records import (
     INLINE_BODY_BYTES,
     Claim,
@@ -90,6 +90,9 @@ class Store:
         self.layout = layout
         self.scripts = Scripts(redis)
         self._history = "1" if history else "0"
+        # A listing over several partitions is merged inside Redis by one script call; a
+        # Cluster refuses a call naming keys of several slots, so there it is merged here.
+        self.merge_in_redis = not isinstance(redis, RedisCluster)
 
     async def _fenced(self, name: str, keys: Keys, lease_value: str, *args: Any) -> int:
         result = int(await self.scripts.run(name, keys, lease_value, *args))
@@ -205,13 +208,21 @@ class Store:
     ) -> Page:
         """One page of an index (due, retrying, inflight, dead, lbl, dlbl) in time order,
         filtered by state code and `name=value` labels, after the cursor entry; with
-        several partitions, theirs merged (paging.py)."""
+        several partitions, theirs merged (in Redis by _page_merge.lua, or on a Cluster by
+        paging.merged_page)."""
         if self.layout.count == 1:
             args = _page_args(index, limit, after, state, labels)
             reply = await self.scripts.run("page", self.layout.home, *args)
             part = parse_slice(reply, in_flight=True)
             rows, total, last, in_flight = part.rows, part.total, part.last_examined, part.in_flight
-        else:
+        elif self.merge_in_redis:
+            args = _page_args(index, limit, after, state, labels, examine=self._examine)
+            reply = await self.scripts.page_merged(
+                self.layout.partitions(), limit, share(limit, self.layout.count), args
+            )
+            merged = merged_reply(reply, limit)
+            rows, total, last, in_flight = merged.rows, merged.total, merged.last, merged.in_flight
+        else:  # a Cluster: a call per partition (their keys are in different slots)
             merged = await merged_page(
                 functools.partial(self._page_slices, index, state, labels),
                 partitions=self.layout.count,
@@ -222,24 +233,24 @@ class Store:
         summaries = [Summary(id.decode(), score, Meta.decode(raw)) for score, id, raw in rows]
         return Page(rows=summaries, total=total, last_examined=last, in_flight=in_flight)
 
+    @property
+    def _examine(self) -> int:
+        """Entries each partition's page.lua examines per call, at most."""
+        return max(PAGE_EXAMINE // self.layout.count, 100)
+
     async def _page_slices(
         self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
     ) -> list[Slice]:
-        """Pages of several partitions: in one script call on one Redis, in one pipeline of
-        a call each on a Cluster (their keys are in different slots)."""
-        examine = max(PAGE_EXAMINE // self.layout.count, 100)
+        """Pages of several partitions of a Cluster, in one pipeline of a call each."""
         partitions = self.layout.partitions()
         calls = [
             (
                 partitions[ask.partition],
-                _page_args(index, ask.limit, ask.after, state, labels, examine=examine),
+                _page_args(index, ask.limit, ask.after, state, labels, examine=self._examine),
             )
             for ask in asks
         ]
-        if isinstance(self.redis, RedisCluster):
-            replies = await self.scripts.run_many("page", calls)
-        else:  # one Redis: every partition in one script call
-            replies = await self.scripts.page_many(calls)
+        replies = await self.scripts.run_many("page", calls)
         return [parse_slice(reply, in_flight=True) for reply in replies]
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:

@@ -191,6 +191,19 @@ local function bytes_before(a, b)
   return #a < #b
 end
 
+-- The rank of the first entry after (score, id) in the index's order, when that entry
+-- is not in the index: past the entries of lower score and those of this score whose id
+-- sorts before.
+local function rank_past(index, score, id)
+  local lo = redis.call('ZCOUNT', index, '-inf', '(' .. score)
+  local hi = redis.call('ZCOUNT', index, '-inf', score)
+  while lo < hi do  -- binary search among the entries of this score
+    local mid = math.floor((lo + hi) / 2)
+    if bytes_before(id, redis.call('ZRANGE', index, mid, mid)[1]) then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+
 -- The rank of the first entry after (score, id) in the index's order, whether that entry
 -- is there or not: a page that starts after a row of another partition, or after a row
 -- that has gone meanwhile, repeats none and skips none.
@@ -199,11 +212,5 @@ local function rank_after(index, score, id)
   if current and tonumber(current) == tonumber(score) then
     return redis.call('ZRANK', index, id) + 1
   end
-  local lo = redis.call('ZCOUNT', index, '-inf', '(' .. score)
-  local hi = redis.call('ZCOUNT', index, '-inf', score)
-  while lo < hi do  -- binary search among the entries of this score
-    local mid = math.floor((lo + hi) / 2)
-    if bytes_before(id, redis.call('ZRANGE', index, mid, mid)[1]) then hi = mid else lo = mid + 1 end
-  end
-  return lo
+  return rank_past(index, score, id)
 end
