@@ -99,14 +99,15 @@ class ScheduleStore:
                 pipe.hget(keys.sched, schedule_id)
                 pipe.hget(keys.schedbody, schedule_id)
                 pipe.zscore(keys.schedidx, schedule_id)
-                pipe.hmget(
-                    keys.schedstat, *(f"{schedule_id}:{k}" for k in ("delivered", "dead", "last"))
-                )
-                raw, body, next_fire, (delivered, dead, last) = await pipe.execute()
+                pipe.hmget(keys.schedstat, *_stat_fields(schedule_id))
+                raw, body, next_fire, stats = await pipe.execute()
             if raw is not None:
                 break
         if raw is None:
             return None
+        if self.layout.count > 1:
+            stats = await self._counts_everywhere(schedule_id)
+        delivered, dead, last = stats
         version, _, definition = bytes(raw).partition(b"\n")
         return StoredSchedule(
             id=schedule_id,
@@ -119,11 +120,34 @@ class ScheduleStore:
             last_fire=last.decode() if last else None,
         )
 
+    async def _counts_everywhere(self, schedule_id: str) -> tuple[int, int, bytes | None]:
+        """A schedule's fire counts over every partition: a fire counts where it finishes,
+        and one in flight while a repartition moved its schedule finishes in the partition
+        the schedule left."""
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for keys in self.layout.partitions():
+                pipe.hmget(keys.schedstat, *_stat_fields(schedule_id))
+            found = await pipe.execute()
+        lasts = [last for _, _, last in found if last]
+        return (
+            sum(int(delivered or 0) for delivered, _, _ in found),
+            sum(int(dead or 0) for _, dead, _ in found),
+            max(lasts, key=lambda last: int(last, 36)) if lasts else None,
+        )
+
     async def delete(self, schedule_id: str) -> bool:
         async def delete(keys: Keys) -> int:
             return int(await self.store.scripts.run("sched_delete", keys, schedule_id))
 
-        return await self.store.on_home(schedule_id, delete, missing=0, moving=-1) == 1
+        deleted = await self.store.on_home(schedule_id, delete, missing=0, moving=-1) == 1
+        if deleted and self.layout.count > 1:
+            # Counts left in other partitions by a repartition (see _counts_everywhere):
+            # a schedule created again under this id starts from zero.
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                for keys in self.layout.partitions():
+                    pipe.hdel(keys.schedstat, *_stat_fields(schedule_id))
+                await pipe.execute()
+        return deleted
 
     async def page(
         self, *, limit: int, after: tuple[int, str] | None, labels: Sequence[str]
@@ -220,3 +244,8 @@ def _page_args(
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _stat_fields(schedule_id: str) -> tuple[str, str, str]:
+    """A schedule's fields in `schedstat`: fires delivered, fires dead, last fire time."""
+    return f"{schedule_id}:delivered", f"{schedule_id}:dead", f"{schedule_id}:last"

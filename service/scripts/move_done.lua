@@ -24,7 +24,7 @@ for i = 2, #ARGV do
     else
       redis.call('HDEL', SCHED, id)
       redis.call('HDEL', SCHEDBODY, id)
-      redis.call('HDEL', SCHEDSTAT, id .. ':delivered', id .. ':dead', id .. ':last')
+      -- (Not its counts: move_out took them; any here since are fires that finished here.)
     end
     done = done + 1
   end

@@ -4,9 +4,10 @@ ARGV[1] 'm' messages (live, dead-lettered or in history) or 's' schedules
 ARGV[2...] ids whose partition under the new count is another one
 Prevents: a message being claimed here while its copy is due in the other partition
 (it leaves DUE in this step), a change made here being lost in the copy (MOVING lists
-it, and the scripts that change a message or a schedule refuse one listed), and a
-mover that crashed losing what it took off the indexes (the copy is kept in MOVING,
-and a second move_out answers that copy again).
+it, and the scripts that change a message or a schedule refuse one listed), a mover
+that crashed losing what it took off the indexes (the copy is kept in MOVING, and a
+second move_out answers that copy again), and a schedule's fire counts counted twice
+or lost (they leave with the copy; fires in flight count here when they finish).
 Returns id, packed copy (cmsgpack), id, copy, ... for the ids moved; ids in flight (they
 settle here first), gone, or without data are left out. ]]
 local kind = ARGV[1]
@@ -59,6 +60,9 @@ for i = 2, #ARGV do
       -- Off the sweep's index here: the partition it moves to sweeps it from now on.
       redis.call('ZREM', SCHEDIDX, id)
       redis.call('ZREM', SCHEDALL, id)
+      -- Its counts go with the copy: a fire that finishes here later (it was in flight)
+      -- counts here again, and reading a schedule adds every partition's counts.
+      redis.call('HDEL', SCHEDSTAT, id .. ':delivered', id .. ':dead', id .. ':last')
       keep(id, entry, copy)
     end
   end

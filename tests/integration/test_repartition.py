@@ -21,7 +21,7 @@ from service.app import create_app
 from service.config import Settings
 from service.connection import connect, disconnect
 from service.fields import iso
-from service.keys import Keys, Layout
+from service.keys import Keys, Layout, partition_of
 from service.partitioning import PartitionCountMismatch
 from service.repartition import Repartition, RepartitionError
 from service.store import Store
@@ -193,6 +193,44 @@ class TestWhileDelivering:
         counts = webhooks.counts()
         assert max(counts[i] for i in sent) == 1
         assert {layout_of(replica) for replica in replicas} == {"1"}
+
+    def test_fires_in_flight_while_their_schedule_moves_are_counted(
+        self,
+        start_app: Callable[..., TestClient],
+        make_settings: Callable[..., Settings],
+        webhooks: AsyncSink,
+    ) -> None:
+        """A fire counts (delivered or dead) in the partition where it finishes; one in
+        flight while the mover took its schedule elsewhere finishes where it was claimed,
+        and the schedule's figures still count it."""
+        api = start_app()
+        schedule_id = next(f"ticks{n}" for n in range(100) if partition_of(f"ticks{n}", 16))
+        every_second = {
+            "id": schedule_id,
+            "every": 1,
+            "payload": {},
+            "webhookUrl": webhooks.url("/slow/1500"),  # within the 2 s timeout
+        }
+        assert api.post("/schedules", json=every_second, headers=AUTH).status_code in (200, 201)
+        assert wait_until(lambda: webhooks.open_requests >= 2, timeout=10)
+        move(make_settings(), 16)
+        assert wait_until(lambda: layout_of(api) == "16", timeout=5)
+        paused = api.patch(f"/schedules/{schedule_id}", json={"paused": True}, headers=AUTH)
+        assert paused.status_code == 200, paused.text
+        assert wait_until(lambda: webhooks.open_requests == 0, timeout=15)
+
+        def counted() -> bool:
+            shown = api.get(f"/schedules/{schedule_id}", headers=AUTH).json()
+            return bool(
+                shown["firesDelivered"] == len(webhooks.counts())
+                and shown["firesDeadLettered"] == 0
+            )
+
+        assert wait_until(counted, timeout=10), (
+            api.get(f"/schedules/{schedule_id}", headers=AUTH).json()["firesDelivered"],
+            len(webhooks.counts()),
+        )
+        assert max(webhooks.counts().values()) == 1
 
 
 class TestChangesMeetingAMove:
