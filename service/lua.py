@@ -80,9 +80,9 @@ class Scripts:
     async def page_merged(
         self, partitions: Sequence[Keys], limit: int, first_ask: int, page_args: Sequence[Any]
     ) -> Any:
-        """One page over `partitions`, merged inside Redis (page.lua's answer, its rows in
-        order within each partition). Only on one Redis: the call names keys of several hash
-        tags, which a Cluster refuses."""
+        """One page over `partitions`, merged inside Redis: the rows safe to show, each
+        partition's in order (paging.merged_reply reads it). Only on one Redis: the call
+        names keys of several hash tags, which a Cluster refuses."""
         names = key_names("page")
         keys = [key for partition in partitions for key in partition.script_keys(names)]
         args = [len(partitions), limit, first_ask, *page_args]
@@ -126,9 +126,10 @@ PAGE_MERGED = "page_merged"
 @cache
 def page_merged_source() -> str:
     """A page over several partitions of one Redis in one script call: _page_merge.lua
-    around page.lua, whose body becomes a function of its own ARGV called once per
-    partition (and again for a partition that holds more of the page than it was first
-    asked for), with that partition's keys.
+    around page.lua, whose body becomes a function of its own ARGV that a filtered page
+    calls for each partition (and again for one that holds more of the page than it was
+    first asked for), with that partition's keys; an unfiltered page reads the indexes by
+    rank itself.
 
     Generated from page.lua, so the two cannot drift: its key names (and the label keys'
     tag, `TAG`) are locals that `use(n)` assigns before each call, which the library's

@@ -180,9 +180,9 @@ def test_a_partition_holding_the_whole_first_page_is_read_on_until_the_page_is_f
 def test_a_sparse_filter_answers_within_its_budget_and_the_cursor_carries_on(
     redis_url: str, merge: str
 ) -> None:
-    """Four matches among 24,000 pending: a page examines a bounded number of entries (four
-    times PAGE_EXAMINE over all partitions) and may come back short, with a cursor from
-    where every partition has looked."""
+    """Four matches among 24,000 pending: a page examines a bounded number of entries
+    (in Redis, about PAGE_EXAMINE per script call; merged by the service, as many per
+    round) and may come back short, with a cursor from where every partition has looked."""
     wanted = {1000, 9000, 17000, 23999}
 
     async def scenario(store: Store) -> None:
