@@ -11,6 +11,11 @@ Ids are `--ids even` (`page-0`, `page-1`, ...: crc32 spreads them about evenly, 
 8 of any 100 in a partition) or `random` (UUID v7, as the API makes them: a partition
 often holds more than its share of a page).
 
+The last message of the backlog carries the label `pick=yes`: a third figure is the
+first page of that sparse filter over the due index (limit 10), which examines as many
+entries as a page may before it answers (`store.PAGE_EXAMINE`): the longest a listing
+holds Redis.
+
 Run: `python -m bench.page_cost [--backlog 20000] [--pages 2000] [--ids random]`.
 """
 
@@ -68,6 +73,7 @@ async def measure(
                 webhook_url="http://127.0.0.1:9/hook",
                 payload=lambda i: b'{"n":%d}' % i,
                 ids=names,
+                options=lambda i: {"labels": {"pick": "yes"}} if i == backlog - 1 else {},
             )
     out: dict[str, Any] = {"backlog": backlog, "pages": pages, "ids": ids}
     async with (
@@ -78,7 +84,26 @@ async def measure(
         for label, cursor in (("first", False), ("after", True)):
             out[label] = await _compare(port, stores, pages, cursor=cursor)
             print(f"[page_cost] {label} page: {out[label]}", flush=True)
+        out["sparse"] = await _sparse(stores, max(pages // 20, 5))
+        print(f"[page_cost] sparse filter, first page: {out['sparse']}", flush=True)
     return out
+
+
+async def _sparse(stores: dict[int, Any], pages: int) -> dict[str, Any]:
+    """The first page of a label filter that matches one message, the last: each page
+    examines its whole budget. Alternating; medians."""
+    counts = sorted(stores)
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    for number in range(pages):
+        for count in counts if number % 2 == 0 else counts[::-1]:
+            began = time.perf_counter()
+            await stores[count].page(index="due", limit=10, after=None, labels=["pick=yes"])
+            times[count].append(time.perf_counter() - began)
+    medians = {n: statistics.median(times[n]) * 1000 for n in counts}
+    return {
+        "median_ms": {str(n): round(medians[n], 1) for n in counts},
+        "ratio": round(medians[counts[-1]] / medians[counts[0]], 3),
+    }
 
 
 async def _compare(

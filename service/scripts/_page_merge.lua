@@ -140,8 +140,8 @@ end
 -- Unfiltered, an ask reads one entry: as many as paging.MAX_ROUNDS rounds would make.
 -- Filtered, each examines up to ARGV[9] entries and the first round already examined
 -- up to PAGE_EXAMINE over all partitions: a quarter more at most, so that one call holds
--- Redis about as long as one partition's page (a sparse filter over 24,000 entries at 16
--- partitions held it 150 ms with four rounds' worth, against 25 to 40 ms at 1).
+-- Redis about as long as one partition's page does (four rounds' worth held it four
+-- times as long: `python -m bench.page_cost`, its sparse filter figure).
 local low = lowest()
 local safe = count_safe(low)
 local asks_again = unfiltered and (MAX_ROUNDS - 1) * partitions or math.ceil(partitions / 4)
