@@ -25,11 +25,16 @@ HOOK = "http://127.0.0.1:9/hook"
 MERGES = ("in Redis", "by the service")
 
 
-def run(redis_url: str, merge: str, scenario: Callable[[Store], Awaitable[T]]) -> T:
+def run(
+    redis_url: str,
+    merge: str,
+    scenario: Callable[[Store], Awaitable[T]],
+    partitions: int = PARTITIONS,
+) -> T:
     async def main() -> T:
         client = Redis.from_url(redis_url)
         try:
-            store = Store(client, Layout("merge", PARTITIONS))
+            store = Store(client, Layout("merge", partitions))
             store.merge_in_redis = merge == "in Redis"
             return await scenario(store)
         finally:
@@ -222,3 +227,20 @@ def test_both_merges_give_the_same_pages(redis_url: str) -> None:
         assert await pages(in_redis=True) == await pages(in_redis=False)
 
     run(redis_url, MERGES[0], scenario)
+
+
+@pytest.mark.parametrize("merge", MERGES)
+def test_the_most_partitions_allowed_page_each_row_once(redis_url: str, merge: str) -> None:
+    """1,024 partitions (REDIS_PARTITIONS' upper limit), most holding two or three of the
+    messages: one script call names 5,120 keys, each partition is asked for one row."""
+    due = [FAR + (i % 50) * 1000 for i in range(2500)]  # 50 due times: ties everywhere
+
+    async def scenario(store: Store) -> list[tuple[int, str]]:
+        await store.schedule_many([message(f"w{i}", due[i]) for i in range(2500)])
+        rows, sizes, total = await listed(store, "due", "", [], 100)
+        assert total == 2500 and sizes == [100] * 25 + [0]
+        return rows
+
+    expected = sorted((due[i], f"w{i}".encode()) for i in range(2500))
+    rows = run(redis_url, merge, scenario, partitions=1024)
+    assert rows == [(score, name.decode()) for score, name in expected]
