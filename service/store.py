@@ -242,11 +242,11 @@ class Store:
         self, index: str, state: str, labels: Sequence[str], asks: Sequence[Ask]
     ) -> list[Slice]:
         """Pages of several partitions of a Cluster, in one pipeline of a call each."""
-        partitions = self.layout.partitions()
+        partitions, examine = self.layout.partitions(), self._examine
         calls = [
             (
                 partitions[ask.partition],
-                _page_args(index, ask.limit, ask.after, state, labels, examine=self._examine),
+                _page_args(index, ask.limit, ask.after, state, labels, examine=examine),
             )
             for ask in asks
         ]
