@@ -14,7 +14,7 @@ from service.history import Finished, HistoryRecord
 from service.keys import Layout, LegacyKeys
 from service.options import Options
 from service.records import NewMessage, State
-from service.store import Finish, LeaseLost, Store, Stored
+from service.store import Finish, LeaseLost, Store, Stored, _new
 
 T = TypeVar("T")
 NOW = 1_700_000_000_000
@@ -67,6 +67,32 @@ def test_an_id_is_stored_once(redis_url: str) -> None:
         return [await store.schedule(new("twice"), **NO_QUOTA) for _ in range(2)]
 
     assert run(redis_url, scenario) == [Stored.STORED, Stored.EXISTS]
+
+
+def test_a_create_sent_again_after_its_answer_was_lost_is_stored_once(redis_url: str) -> None:
+    """A client sends a call again when its answer was lost (a Cluster client drops every
+    connection when it refreshes its slot map): the same schedule.lua call, run twice,
+    answers "stored" both times and stores one message, even when the first one was
+    delivered in between. A new request for the id (a new incarnation) is refused while
+    the message is pending and stored once it has finished, as before."""
+
+    async def scenario(store: Store) -> Any:
+        args = _new(new("again"), 0, 0)
+        answers = [await store.scripts.run("schedule", HOME, *args) for _ in range(2)]
+        pending_twice = await store.redis.zcard(HOME.due)
+        other_request = await store.schedule(new("again"), **NO_QUOTA)
+        await store.ack([Finish(await claim_one(store), "")])
+        answers.append(await store.scripts.run("schedule", HOME, *args))
+        after_delivery = await store.redis.zcard(HOME.due), await store.get("again")
+        reborn = await store.schedule(new("again"), **NO_QUOTA)
+        return answers, pending_twice, other_request, after_delivery, reborn
+
+    answers, pending_twice, other_request, (pending, record), reborn = run(redis_url, scenario)
+    assert answers == [1, 1, 1]
+    assert pending_twice == 1
+    assert other_request is Stored.EXISTS
+    assert pending == 0 and isinstance(record, HistoryRecord)  # not stored again
+    assert reborn is Stored.STORED
 
 
 def test_a_batch_survives_a_redis_that_forgot_its_scripts(redis_url: str) -> None:
