@@ -102,7 +102,9 @@ def _cluster(settings: Settings) -> ScriptedCluster:
     refreshes the slot map from the seeds and tries again, up to CLUSTER_RETRIES more
     times, then the caller gets the error (503), as plain Redis does after its one retry.
     A script retried after a timeout may have run already: settling is fenced by the
-    claim token and housekeeping by the lease, so neither applies twice.
+    claim token and housekeeping by the lease, so neither applies twice; a create finds
+    its own message by its incarnation (schedule.lua); a claim's messages wait for their
+    claim to expire, then go out (late, once).
     """
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     tls = tls_options(settings)
@@ -119,6 +121,13 @@ def _cluster(settings: Settings) -> ScriptedCluster:
         health_check_interval=15,
         max_connections=MAX_CONNECTIONS,  # per node
         retry=Retry(ExponentialWithJitterBackoff(cap=0.5, base=0.05), retries=CLUSTER_RETRIES),
+        # A MOVED answer moves that slot in the map, never more. By default every fifth
+        # MOVED makes redis-py rebuild its map by closing every connection, in use or not:
+        # the commands other tasks had in flight lose their answers, and are sent again
+        # though they ran. A slot migration's MOVED storm did that several times a second
+        # (claims stranded until their timeout, creates run twice). A failover still
+        # rebuilds the map: a lost node, a timeout or CLUSTERDOWN do.
+        reinitialize_steps=0,
         ssl=bool(tls),
         **tls,
     )
