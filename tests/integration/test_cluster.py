@@ -25,6 +25,7 @@ import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from redis.cluster import key_slot
 
 from service.cluster_client import memory_of
 from service.config import Settings
@@ -214,6 +215,63 @@ def test_no_seed_answering_is_503_not_500(make_settings: Callable[..., Settings]
         assert response.json()["code"] == "redis_unavailable"
         assert response.headers.get("retry-after")
         assert api.get("/health").status_code == 503
+
+
+# A script that counts its runs, then holds its node for 0.4 s (Redis's clock: the script
+# may read it), so that its answer is still to come while other requests are answered.
+COUNT_THEN_HOLD = """
+redis.call('INCR', KEYS[1])
+local start = redis.call('TIME')
+local held = 0
+repeat
+  local now = redis.call('TIME')
+  held = (now[1] - start[1]) * 1000000 + (now[2] - start[2])
+until held > 400000
+return 1
+"""
+
+
+@pytest.mark.slow
+def test_moved_answers_never_close_the_connection_another_request_waits_on(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """Slots move (resharding) while the client still maps them to their old node: each
+    request to them is answered MOVED and sent on. Meanwhile a script that has run on a
+    third node keeps its connection and brings back its answer, so it runs once. (redis-py
+    by default rebuilds its map on every fifth MOVED by closing every connection; the
+    script's answer was then lost and the script sent again: run twice.)"""
+    own = LocalCluster(tmp_path / "cluster", primaries=3).start()
+    try:
+        counter = "{held}:runs"
+        held_on = own.owner(own.slot_of(counter))
+        source, target = (node for node in own.primaries() if node is not held_on)
+        stale: dict[int, str] = {}  # six keys of six slots that `source` serves
+        for key in (f"moving-{i}" for i in range(1_000)):
+            slot = key_slot(key.encode())
+            if len(stale) < 6 and slot not in stale and own.owner(slot) is source:
+                stale[slot] = key
+        assert len(stale) == 6
+        settings = make_settings(redis_url=None, redis_cluster_nodes=own.seeds)
+
+        async def scenario() -> tuple[Any, int]:
+            client = connect(settings)
+            try:
+                for key in stale.values():  # the client maps their slots to `source`
+                    await client.get(key)
+                for slot in stale:
+                    own.migrate_slot(slot, target)  # no keys: only the owner changes
+                held = asyncio.create_task(client.eval(COUNT_THEN_HOLD, 1, counter))
+                await asyncio.sleep(0.1)  # the script is running
+                for key in stale.values():
+                    assert await client.get(key) is None  # MOVED, then answered by `target`
+                answer = await held
+                return answer, int(await client.get(counter))
+            finally:
+                await disconnect(client)
+
+        assert asyncio.run(scenario()) == (1, 1)
+    finally:
+        own.stop()
 
 
 # -- TLS and an ACL user --------------------------------------------------------------------------
