@@ -5,7 +5,11 @@ ms, or '' when the schedule is paused or has ended   ARGV[7] creation ms
 ARGV[8...] fires, six values each: id, record, body, size, due, labelled
 Prevents: two creates of one id both succeeding; an edit overwriting another made
 meanwhile (the version must be the one read); fires of the old definition going out
-after an edit (fires not yet due are dropped in the same step).
+after an edit (fires not yet due are dropped in the same step); this call, sent again
+after its answer was lost (as schedule.lua explains), answering 409 for what it did: a
+second run that finds its own write (the same definition, created at the same
+millisecond, or one version past the one it read) answers that version and writes
+nothing.
 Returns the new version, 0 when the id exists (create) or does not (replace), -3 when
 the schedule changed since it was read, -4 when it is moving to another partition (a
 repartition: ask again in a moment). ]]
@@ -13,13 +17,25 @@ local mode, id, read, definition, body, next_fire, created = ARGV[1], ARGV[2], A
 if redis.call('HEXISTS', MOVING, 's:' .. id) == 1 then return -4 end
 local raw = redis.call('HGET', SCHED, id)
 local version = 1
+-- Whether the stored schedule is this call's own earlier run.
+local function ours()
+  return string.sub(raw, string.find(raw, '\n', 1, true) + 1) == definition
+end
 if mode == 'create' then
-  if raw then return 0 end
+  if raw then
+    if ours() and tonumber(redis.call('ZSCORE', SCHEDALL, id)) == tonumber(created) then
+      return schedule_version(raw)
+    end
+    return 0
+  end
   redis.call('ZADD', SCHEDALL, created, id)
 else
   if not raw then return 0 end
   version = schedule_version(raw)
-  if tostring(version) ~= read then return -3 end
+  if tostring(version) ~= read then
+    if tostring(version - 1) == read and ours() then return version end
+    return -3
+  end
   version = version + 1
   cancel_future_fires(id, now_ms())
 end

@@ -14,6 +14,7 @@ from service.history import Finished, HistoryRecord
 from service.keys import Layout, LegacyKeys
 from service.options import Options
 from service.records import NewMessage, State
+from service.schedule_store import Put, ScheduleStore
 from service.store import Finish, LeaseLost, Store, Stored, _new
 
 T = TypeVar("T")
@@ -93,6 +94,34 @@ def test_a_create_sent_again_after_its_answer_was_lost_is_stored_once(redis_url:
     assert other_request is Stored.EXISTS
     assert pending == 0 and isinstance(record, HistoryRecord)  # not stored again
     assert reborn is Stored.STORED
+
+
+def test_a_schedule_written_again_after_its_answer_was_lost_answers_what_it_did(
+    redis_url: str,
+) -> None:
+    """A create or an edit of a recurring schedule, sent again as it was: the second run
+    answers the version the first one wrote. Another request still meets 409: a create
+    made at another moment, an edit of another definition from the same version."""
+
+    async def scenario(store: Store) -> list[int]:
+        schedules = ScheduleStore(store)
+
+        def put(version: int | None, definition: bytes, created_ms: int = NOW) -> Any:
+            return schedules.put(
+                "s1", version=version, definition=definition, body=b"\n{}",
+                next_fire_ms=None, created_ms=created_ms, fires=[],
+            )  # fmt: skip
+
+        return [
+            await put(None, b'{"every":60}'),
+            await put(None, b'{"every":60}'),  # the create again
+            await put(None, b'{"every":60}', created_ms=NOW + 1),  # another create
+            await put(1, b'{"every":30}'),
+            await put(1, b'{"every":30}'),  # the edit again
+            await put(1, b'{"every":10}'),  # another edit of version 1
+        ]
+
+    assert run(redis_url, scenario) == [1, 1, Put.MISSING_OR_EXISTS, 2, 2, Put.CHANGED]
 
 
 def test_a_batch_survives_a_redis_that_forgot_its_scripts(redis_url: str) -> None:
