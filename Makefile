@@ -27,8 +27,13 @@ lint: install
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 
+# The contract (API and delivery tests) runs again behind Sentinel and on a Cluster.
+CONTRACT := tests/integration/test_api.py tests/integration/test_delivery.py
+
 pytest: install
 	$(BIN)/pytest
+	$(BIN)/pytest --redis-sentinel $(CONTRACT)
+	$(BIN)/pytest --redis-cluster $(CONTRACT)
 
 # docs/openapi.json: the document the app serves at /openapi.json (a test keeps them equal).
 openapi: install

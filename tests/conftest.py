@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.config import Settings
 from tests.support.redis_cluster import LocalCluster
+from tests.support.redis_sentinel import MASTER, SentinelSet
 from tests.support.redis_server import RedisServer
 from tests.support.sink import Sink
 
@@ -40,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the tests on the suite's Redis against a 3-primary Redis Cluster instead",
     )
     parser.addoption(
+        "--redis-sentinel",
+        action="store_true",
+        help="run the tests on the suite's Redis against a master found through 3 Sentinels",
+    )
+    parser.addoption(
         "--redis-cluster-replicas",
         type=int,
         default=0,
@@ -61,10 +67,27 @@ def redis_cluster(
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSet]:
+    """A master, its replica and three Sentinels: for the contract on Sentinel
+    (`--redis-sentinel`)."""
+    sentinels = SentinelSet(tmp_path_factory.mktemp("sentinel"))
+    try:  # stop() also runs when start() fails half-way
+        yield sentinels.start()
+    finally:
+        sentinels.stop()
+
+
 @pytest.fixture
 def redis_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The settings that reach the suite's Redis, emptied for this test: the session
-    server, or with `--redis-cluster` the session cluster."""
+    server, with `--redis-cluster` the session cluster, with `--redis-sentinel` the
+    session's master found through its Sentinels."""
+    if request.config.getoption("--redis-sentinel"):
+        sentinels: SentinelSet = request.getfixturevalue("redis_sentinels")
+        sentinels.flush()
+        master = {"redis_sentinels": sentinels.addresses, "redis_sentinel_master": MASTER}
+        return {"redis_url": None, **master}
     if not request.config.getoption("--redis-cluster"):
         return {"redis_url": request.getfixturevalue("redis_url")}
     cluster: LocalCluster = request.getfixturevalue("redis_cluster")
@@ -82,8 +105,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
     """The session server, emptied for this test."""
-    if request.config.getoption("--redis-cluster"):
-        pytest.skip("addresses one Redis by its URL; --redis-cluster runs on a Cluster")
+    for option in ("--redis-cluster", "--redis-sentinel"):
+        if request.config.getoption(option):
+            pytest.skip(f"addresses one Redis by its URL; {option} runs the suite elsewhere")
     if redis_server.process is None:
         redis_server.start()
     with redis.Redis.from_url(redis_server.url) as client:
@@ -92,8 +116,15 @@ def redis_url(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def raw_redis(redis_backend: dict[str, Any]) -> Iterator[redis.Redis | redis.RedisCluster]:
+def raw_redis(
+    request: pytest.FixtureRequest, redis_backend: dict[str, Any]
+) -> Iterator[redis.Redis | redis.RedisCluster]:
     """A plain client for looking at what the service wrote (a cluster one on a cluster)."""
+    if redis_backend.get("redis_sentinels"):
+        sentinels: SentinelSet = request.getfixturevalue("redis_sentinels")
+        with redis.Redis("127.0.0.1", sentinels.master_port(), decode_responses=True) as master:
+            yield master
+        return
     if redis_backend["redis_url"] is None:
         host, port = redis_backend["redis_cluster_nodes"].split(",")[0].split(":")
         with redis.RedisCluster(host=host, port=int(port), decode_responses=True) as cluster:
