@@ -83,8 +83,7 @@ class Scripts:
         """One page over `partitions`, merged inside Redis: the rows safe to show, each
         partition's in order (paging.merged_reply reads it). Only on one Redis: the call
         names keys of several hash tags, which a Cluster refuses."""
-        names = key_names("page")
-        keys = [key for partition in partitions for key in partition.script_keys(names)]
+        keys = list(_merged_keys(tuple(partitions)))
         args = [len(partitions), limit, first_ask, *page_args]
         return await self._scripts[PAGE_MERGED](keys=keys, args=args)
 
@@ -121,6 +120,14 @@ class Scripts:
 
 
 PAGE_MERGED = "page_merged"
+
+
+@cache
+def _merged_keys(partitions: tuple[Keys, ...]) -> tuple[bytes, ...]:
+    """page.lua's keys of every partition in turn, built once per layout (at 16
+    partitions, 96 keys every page)."""
+    names = key_names("page")
+    return tuple(key for partition in partitions for key in partition.script_keys(names))
 
 
 @cache

@@ -172,13 +172,13 @@ def parse_slice(reply: Sequence[Any], *, in_flight: bool = False) -> Slice:
     only, `in_flight`), last examined score and id, then per row: id, score, stored
     record}."""
     head = 4 if in_flight else 3
-    members, scores, records = reply[head::3], reply[head + 1 :: 3], reply[head + 2 :: 3]
+    entries = iter(reply[head:])
     rows = [
-        (int(float(score)), member, raw)
-        for member, score, raw in zip(members, scores, records, strict=True)
+        (_ms(score), member, raw)
+        for member, score, raw in zip(entries, entries, entries, strict=True)
     ]
     last_score, last_id = reply[head - 2], reply[head - 1]
-    last = (int(float(last_score)), _text(last_id)) if last_score else None
+    last = (_ms(last_score), _text(last_id)) if last_score else None
     return Slice(rows, int(reply[0]), last, int(reply[1]) if in_flight else 0)
 
 
@@ -188,19 +188,30 @@ def merged_reply(reply: Sequence[Any], limit: int) -> Merged:
     then for each partition its rows up to the bound (ids and scores, then records)}.
     Lua finds which rows are safe to show; which `limit` of them come first is sorted
     here, where it is cheap."""
-    rows = [
-        (int(float(score)), member, raw)
-        for at in range(4, len(reply), 2)
-        for member, score, raw in zip(reply[at][::2], reply[at][1::2], reply[at + 1], strict=True)
-        if raw is not None  # (never: an index and its records change together)
-    ]
+    rows: list[Row] = []
+    for at in range(4, len(reply), 2):
+        entries = iter(reply[at])  # id, score, id, score, ...
+        rows += [
+            (_ms(score), member, raw)
+            for member, score, raw in zip(entries, entries, reply[at + 1], strict=True)
+            if raw is not None  # (never: an index and its records change together)
+        ]
     rows.sort()
     total, in_flight = int(reply[0]), int(reply[1])
     if len(rows) >= limit:
         del rows[limit:]
         return Merged(rows, total, position(rows[-1]), in_flight)
-    bound = (int(float(reply[2])), _text(reply[3])) if reply[2] else None
+    bound = (_ms(reply[2]), _text(reply[3])) if reply[2] else None
     return Merged(rows, total, bound, in_flight)
+
+
+def _ms(score: bytes) -> int:
+    """An index score as Redis writes it: milliseconds, an integer (`%.17g` of one), read
+    directly; through float only if it ever is not (a third of a page's parsing)."""
+    try:
+        return int(score)
+    except ValueError:
+        return int(float(score))
 
 
 def _text(value: bytes | str) -> str:
