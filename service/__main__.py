@@ -126,7 +126,7 @@ def repartition(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
         redis = connect(settings)
         try:
-            layout = Layout(settings.redis_key_prefix, settings.redis_partitions)
+            layout = Layout(settings.redis_key_prefix, settings.partitions)
             mover = Repartition(
                 Store(redis, layout),
                 target=args.to,

@@ -17,6 +17,9 @@ from .signing import decode_secrets
 _ADDRESSES = r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$"
 
 # Values people paste from examples; starting with one of them would leave the API open.
+# REDIS_PARTITIONS unset on a Redis Cluster: two or more partitions per primary for 3 to 8
+# primaries, so that resharding can move whole partitions (docs/deploy.md).
+CLUSTER_PARTITIONS = 16
 _PLACEHOLDER_TOKENS = frozenset({"your-secret-token-here", "changeme", "change-me", "secret"})
 
 
@@ -74,10 +77,10 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field(default="scheduler", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     redis_timeout_seconds: Seconds = 2.0
-    # How many partitions (hash tags) the schedule is split into. Recorded in Redis at the
-    # first start: a later start with another count refuses (messages would be looked
-    # for in the wrong partition).
-    redis_partitions: int = Field(default=1, ge=1, le=1024)
+    # How many partitions (hash tags) the schedule is split into; unset, the default for
+    # the Redis in use (`partitions`). Recorded in Redis at the first start: a later start
+    # with another count refuses (messages would be looked for in the wrong partition).
+    redis_partitions: int | None = Field(default=None, ge=1, le=1024)
     data_dir: Path = Path("data")
 
     delivery_timeout_seconds: Seconds = 10.0
@@ -130,6 +133,7 @@ class Settings(BaseSettings):
         "redis_host",
         "redis_sentinels",
         "redis_cluster_nodes",
+        "redis_partitions",
         "redis_username",
         "redis_password",
         "redis_tls_ca_file",
@@ -231,6 +235,15 @@ class Settings(BaseSettings):
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """REDIS_SENTINELS as (host, port) pairs; empty when Sentinel is not used."""
         return _pairs(self.redis_sentinels)
+
+    @property
+    def partitions(self) -> int:
+        """REDIS_PARTITIONS, else 16 on a Redis Cluster (its primaries share the partitions
+        out: with one, the whole schedule would be one slot on one primary) and 1 on one
+        Redis or Sentinel (where a partition more is work and no capacity)."""
+        if self.redis_partitions is not None:
+            return self.redis_partitions
+        return CLUSTER_PARTITIONS if self.redis_cluster_nodes else 1
 
     def cluster_addresses(self) -> list[tuple[str, int]]:
         """REDIS_CLUSTER_NODES as (host, port) pairs; empty when Cluster is not used."""

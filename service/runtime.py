@@ -62,7 +62,7 @@ class Runtime:
         settings = self.settings
         self.redis: Redis = connect(settings)
         history = settings.history_retention_seconds > 0
-        layout = Layout(settings.redis_key_prefix, settings.redis_partitions)
+        layout = Layout(settings.redis_key_prefix, settings.partitions)
         self.store = Store(self.redis, layout, history=history)
         self.lease = Lease(self.store, ttl=settings.leader_lease_seconds, metrics=self.metrics)
         self.watcher = LayoutWatcher(

@@ -50,6 +50,21 @@ def test_cluster_nodes_are_host_port_pairs() -> None:
     ]
 
 
+def test_partitions_default_to_sixteen_on_a_cluster_and_one_elsewhere() -> None:
+    """Unset (or empty in a .env file), REDIS_PARTITIONS spreads the schedule over a
+    Cluster's primaries and keeps one Redis or Sentinel at a single partition; set, it
+    is what it says."""
+    cluster = {"redis_cluster_nodes": "a:7000,b:7001,c:7002"}
+    assert settings(**cluster).partitions == 16
+    assert settings(**cluster, redis_partitions="").partitions == 16
+    assert settings(**cluster, redis_partitions=1).partitions == 1
+    assert settings().partitions == 1
+    assert settings(redis_sentinels="s:26379").partitions == 1
+    assert settings(redis_partitions=4).partitions == 4
+    with pytest.raises(ValidationError):
+        settings(redis_partitions=0)
+
+
 def test_cluster_nodes_mean_no_embedded_server() -> None:
     assert settings().embedded_redis
     assert not settings(redis_cluster_nodes="a:7000").embedded_redis
