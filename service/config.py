@@ -16,10 +16,11 @@ from .signing import decode_secrets
 # `host:port,host:port`: Sentinels or Cluster seed nodes.
 _ADDRESSES = r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$"
 
-# Values people paste from examples; starting with one of them would leave the API open.
 # REDIS_PARTITIONS unset on a Redis Cluster: two or more partitions per primary for 3 to 8
 # primaries, so that resharding can move whole partitions (docs/deploy.md).
 CLUSTER_PARTITIONS = 16
+
+# Values people paste from examples; starting with one of them would leave the API open.
 _PLACEHOLDER_TOKENS = frozenset({"your-secret-token-here", "changeme", "change-me", "secret"})
 
 
