@@ -156,12 +156,19 @@ REDIS_AWAY_ERRORS: tuple[type[Exception], ...] = (
 STORE_OR_OS_ERRORS: tuple[type[Exception], ...] = (*STORE_ERRORS, OSError)
 
 
+# A script on a node whose slot is migrating touched a key it had not declared (a label
+# index) that has moved or is new: the node refuses it, as it answers ASK outside a script.
+_SLOT_MOVING_IN_SCRIPT = "Script attempted to access a non local key"
+
+
 def classify(error: BaseException) -> Condition | None:
     """The condition behind a Redis error; None for one that means a bug (e.g. a script error)."""
     for kinds, condition in _BY_CLASS:
         if isinstance(error, kinds):
             return condition
     if isinstance(error, ResponseError):
+        if str(error).removeprefix("ERR ").startswith(_SLOT_MOVING_IN_SCRIPT):
+            return CLUSTER_DOWN
         return _BY_PREFIX.get(str(error).split(" ", 1)[0].upper())
     if isinstance(error, RedisError):
         return UNREACHABLE

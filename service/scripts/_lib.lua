@@ -112,15 +112,31 @@ end
 
 -- Store a new message (also callbacks, which the settle scripts create). `labelled` is
 -- '1' when its options hold labels: only then is the record parsed to index them.
+-- Looks at every label index of `f` before a script writes anything. On a Cluster node
+-- whose slot is migrating, an index that has moved away (or is new) stops the script
+-- where it is first touched; stopped here, the script has written nothing, and the
+-- caller tries again once the slot has moved (store_errors: cluster_down). Stopped at
+-- index_labels, after the message's own writes, it left the message stored without its
+-- label entries.
+local function reach_labels(f, kind)
+  local labels = labels_of(f)
+  if not labels then return end
+  for name, value in pairs(labels) do
+    redis.call('EXISTS', label_key(kind, name, value))
+  end
+end
+
 local function insert(id, meta, body, size, due, labelled)
+  local f = labelled == '1' and meta_read(meta)
+  if f then reach_labels(f, ':lbl') end
   redis.call('HSET', MSGS, id, meta)
   if body ~= '' then
     redis.call('HSET', BODIES, id, body)
   end
   redis.call('INCRBY', BYTES, size)
   redis.call('ZADD', DUE, due, id)
-  if labelled == '1' then
-    index_labels(meta_read(meta), id, ':lbl', due)
+  if f then
+    index_labels(f, id, ':lbl', due)
   end
   -- An id reborn after it finished is a new message: its history goes (its entry in
   -- HISTIDX stays; when it finishes again, ZADD moves that entry to the new time).

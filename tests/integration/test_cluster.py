@@ -31,6 +31,10 @@ from service.cluster_client import memory_of
 from service.config import Settings
 from service.connection import connect, disconnect
 from service.keys import Keys, Layout
+from service.options import Options
+from service.records import NewMessage
+from service.store import Store, Stored
+from service.store_errors import Condition, classify
 from tests.conftest import AUTH, NOWHERE, message
 from tests.integration.test_api import TestAuthentication as _Authentication
 from tests.integration.test_api import TestOriginalContract as _OriginalContract
@@ -270,6 +274,65 @@ def test_moved_answers_never_close_the_connection_another_request_waits_on(
                 await disconnect(client)
 
         assert asyncio.run(scenario()) == (1, 1)
+    finally:
+        own.stop()
+
+
+@pytest.mark.slow
+def test_a_create_meeting_its_label_index_moved_writes_nothing_and_is_tried_again(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """A slot migrates key by key, and a label index (a key scripts build, not declare) has
+    already moved when a labelled message is created on the old node, where every key the
+    script names still is: the node stops the script at that index. It stops before any
+    write (the message is not half stored, without its label entry), the error is an
+    outage to try again, and once the slot has moved the create goes through whole."""
+    own = LocalCluster(tmp_path / "cluster", primaries=3).start()
+    try:
+        settings = make_settings(redis_url=None, redis_cluster_nodes=own.seeds, redis_partitions=1)
+        home = HOME
+        slot = own.slot_of(home.msgs)
+        source = own.owner(slot)
+        target = next(node for node in own.primaries() if node is not source)
+        now = int(time.time() * 1000)
+        labelled = NewMessage(
+            "m", now + 60_000, b"{}", NOWHERE, now, options=Options(labels={"team": "a"})
+        )
+
+        async def scenario() -> tuple[Condition | None, bool, bool, Stored, list[str]]:
+            client = connect(settings)
+            store = Store(client, Layout("scheduler", 1))
+            try:
+                # Every key schedule.lua names exists, as in a store that has been used.
+                await client.hset(home.bodies, "b", "x")
+                await client.hset(home.hist, "h", "x")
+                await client.zadd(home.histidx, {"h": 1})
+                await store.schedule(
+                    NewMessage("n", now + 60_000, b"{}", NOWHERE, now, options=labelled.options),
+                    max_messages=0, max_bytes=0,
+                )  # fmt: skip
+                own.migrate_keys(slot, target, [home.label("team", "a")])
+                try:
+                    await store.schedule(labelled, max_messages=0, max_bytes=0)
+                    condition = None
+                except redis.ResponseError as error:
+                    condition = classify(error)
+                with own.client(source) as old:
+                    half_stored = (
+                        bool(old.hexists(home.msgs, "m")) or old.zscore(home.due, "m") is not None
+                    )
+                own.finish_migration(slot, source, target)
+                again = await store.schedule(labelled, max_messages=0, max_bytes=0)
+                indexed = await client.zrange(home.label("team", "a"), 0, -1)
+                return condition, half_stored, again, [i.decode() for i in indexed]
+            finally:
+                await disconnect(client)
+
+        condition, half_stored, again, indexed = asyncio.run(scenario())
+        assert condition is not None and condition.code == "redis_cluster_down"
+        assert not half_stored
+        assert again is Stored.STORED
+        assert sorted(indexed) == ["m", "n"]
     finally:
         own.stop()
 

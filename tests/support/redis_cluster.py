@@ -255,6 +255,28 @@ class LocalCluster:
             time.sleep(0.05)
         raise TimeoutError(f"no replica took over slot {slot} within {timeout} s")
 
+    def migrate_keys(self, slot: int, target: RedisServer, keys: list[str]) -> None:
+        """Open `slot`'s migration to `target` and move only `keys`: the slot half-moved,
+        as `redis-cli --cluster reshard` leaves it between two batches."""
+        source = self.owner(slot)
+        with self.client(source) as src, self.client(target) as dst:
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target))
+            src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
+
+    def finish_migration(self, slot: int, source: RedisServer, target: RedisServer) -> None:
+        """Move the rest of a slot opened by migrate_keys, and give it to `target`."""
+        with self.client(source) as src:
+            for _ in range(100_000):
+                keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+                if not keys:
+                    break
+                src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
+        target_id = self.node_id(target)
+        for node in self.primaries():
+            with self.client(node) as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
     def migrate_slot(
         self, slot: int, target: RedisServer, *, batch: int = 10, pause: float = 0.01
     ) -> int:

@@ -95,6 +95,18 @@ def test_a_script_error_is_a_bug_not_an_outage() -> None:
     assert classify(ResponseError("ERR user_script:3: attempt to index a nil value")) is None
 
 
+def test_a_script_meeting_a_moving_slot_is_an_outage() -> None:
+    """A key a script builds (a label index) that has moved away or is new while its slot
+    migrates: the node refuses it as it would answer ASK; the request is tried again."""
+    text = (
+        "Script attempted to access a non local key in a cluster node script: 5dcb6bcc, "
+        "on @user_script:63."
+    )
+    for error in (ResponseError(text), ResponseError(f"ERR {text}")):
+        condition = classify(error)
+        assert condition is not None and condition.code == "redis_cluster_down"
+
+
 def test_a_burst_is_logged_once_then_summarised(caplog: pytest.LogCaptureFixture) -> None:
     burst = BurstLog(quiet=60.0)
     condition = classify(ResponseError("BUSY running"))
