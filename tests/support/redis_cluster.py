@@ -262,32 +262,22 @@ class LocalCluster:
         with self.client(source) as src, self.client(target) as dst:
             dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
             src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target))
-            src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
-
-    def finish_migration(self, slot: int, source: RedisServer, target: RedisServer) -> None:
-        """Move the rest of a slot opened by migrate_keys, and give it to `target`."""
-        with self.client(source) as src:
-            for _ in range(100_000):
-                keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
-                if not keys:
-                    break
+            if keys:
                 src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
-        target_id = self.node_id(target)
-        for node in self.primaries():
-            with self.client(node) as client:
-                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
 
-    def migrate_slot(
-        self, slot: int, target: RedisServer, *, batch: int = 10, pause: float = 0.01
+    def finish_migration(
+        self,
+        slot: int,
+        source: RedisServer,
+        target: RedisServer,
+        *,
+        batch: int = 100,
+        pause: float = 0.0,
     ) -> int:
-        """Move `slot` to `target` the way `redis-cli --cluster reshard` does, a few keys at
-        a time (so clients meet ASK and TRYAGAIN meanwhile); returns the keys moved."""
-        source = self.owner(slot)
-        source_id, target_id = self.node_id(source), self.node_id(target)
+        """Move the rest of a slot opened by migrate_keys, `batch` keys at a time, and give
+        it to `target`; returns the keys moved."""
         moved = 0
-        with self.client(source) as src, self.client(target) as dst:
-            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
-            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        with self.client(source) as src:
             for _ in range(100_000):
                 keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
                 if not keys:
@@ -295,10 +285,20 @@ class LocalCluster:
                 src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
                 moved += len(keys)
                 time.sleep(pause)
-            for node in self.primaries():
-                with self.client(node) as client:
-                    client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        target_id = self.node_id(target)
+        for node in self.primaries():
+            with self.client(node) as client:
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
         return moved
+
+    def migrate_slot(
+        self, slot: int, target: RedisServer, *, batch: int = 10, pause: float = 0.01
+    ) -> int:
+        """Move `slot` to `target` the way `redis-cli --cluster reshard` does, a few keys at
+        a time (so clients meet ASK and TRYAGAIN meanwhile); returns the keys moved."""
+        source = self.owner(slot)
+        self.migrate_keys(slot, target, [])
+        return self.finish_migration(slot, source, target, batch=batch, pause=pause)
 
 
 def _slot_map(client: redis.Redis) -> tuple[tuple[int, int, int], ...]:
