@@ -41,11 +41,15 @@ local function holds_lease(value)
   return redis.call('GET', LEASE) == value
 end
 
--- Options are compact JSON (records.py); only labels matter to Redis.
+-- Options are compact JSON (records.py); only labels matter to Redis. Kept in the parsed
+-- record (as `labels`, false for none): the scripts look at a record's label indexes
+-- before writing and touch them again when writing, and decoding twice would cost the
+-- settle path.
 local function labels_of(f)
-  if f[F_OPTS] == '' then return nil end
-  local opts = cjson.decode(f[F_OPTS])
-  return opts.L
+  if f.labels == nil then
+    f.labels = f[F_OPTS] ~= '' and cjson.decode(f[F_OPTS]).L or false
+  end
+  return f.labels or nil
 end
 
 -- Label indexes share the partition's hash tag: `<tag>::lbl:<key>=<value>` holds live
@@ -110,14 +114,14 @@ local function forget(id, f)
   index_labels(f, id, f[F_STATE] == 'd' and ':dlbl' or ':lbl', nil)
 end
 
--- Store a new message (also callbacks, which the settle scripts create). `labelled` is
--- '1' when its options hold labels: only then is the record parsed to index them.
--- Looks at every label index of `f` before a script writes anything. On a Cluster node
--- whose slot is migrating, an index that has moved away (or is new) stops the script
--- where it is first touched; stopped here, the script has written nothing, and the
--- caller tries again once the slot has moved (store_errors: cluster_down). Stopped at
--- index_labels, after the message's own writes, it left the message stored without its
--- label entries.
+-- Looks at every label index of `f` (of `kind`) before a script writes anything. On a
+-- Cluster node whose slot is migrating, an index that has moved away (or is new) stops
+-- the script where it is first touched: stopped here, before its first write, the script
+-- has done nothing, and the caller tries again once the slot has moved (store_errors:
+-- cluster_down). Stopped at index_labels, after a message's own writes, it would leave
+-- the message half changed: stored without its label entries, settled with a stale
+-- one, or (in ack and dead_letter) settled without the callback it was to store. So
+-- every script that writes label indexes first reaches every one it will touch.
 local function reach_labels(f, kind)
   local labels = labels_of(f)
   if not labels then return end
@@ -126,9 +130,24 @@ local function reach_labels(f, kind)
   end
 end
 
-local function insert(id, meta, body, size, due, labelled)
-  local f = labelled == '1' and meta_read(meta)
-  if f then reach_labels(f, ':lbl') end
+-- reach_labels for the indexes a message sits in now: dead letters', or live messages'.
+local function reach_own_labels(f)
+  reach_labels(f, f[F_STATE] == 'd' and ':dlbl' or ':lbl')
+end
+
+-- A new message's parsed record when it has labels (`labelled` is '1': only then is it
+-- parsed), its label indexes reached; false otherwise. insert() takes it.
+local function labelled_record(meta, labelled)
+  if labelled ~= '1' then return false end
+  local f = meta_read(meta)
+  reach_labels(f, ':lbl')
+  return f
+end
+
+-- Store a new message (also callbacks, which the settle scripts create). `f` is its
+-- parsed record from labelled_record, or false; a script that writes anything before
+-- calling insert calls labelled_record before its first write.
+local function insert(id, meta, f, body, size, due)
   redis.call('HSET', MSGS, id, meta)
   if body ~= '' then
     redis.call('HSET', BODIES, id, body)
@@ -164,31 +183,54 @@ end
 
 -- Fires of a schedule not yet due and never attempted are dropped (a pause, an edit or a
 -- delete takes effect from the next fire); fires already due or in flight finish.
-local function cancel_future_fires(schedule, now)
+-- Two steps, so that a script finds every fire and reaches its label indexes
+-- (future_fires) before it writes anything, then drops them (drop_fires).
+local function future_fires(schedule, now)
   local index = label_key(':lbl', 'schedule', schedule)
-  local dropped = 0
+  local fires = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '(' .. now, '+inf')) do
     local raw = redis.call('HGET', MSGS, id)
     if raw then
       local f = meta_read(raw)
       if f[F_STATE] == 'p' and f[F_ATTEMPTS] == '0' then
-        forget(id, f)
-        redis.call('ZREM', DUE, id)
-        dropped = dropped + 1
+        reach_labels(f, ':lbl')
+        fires[#fires + 1] = {id, f}
       end
     end
   end
-  return dropped
+  return fires
 end
 
--- Store the fires given as groups of six arguments from `first`: id, record, body, size,
--- due, labelled. A fire id already used (live or in history) is never stored twice.
-local function insert_fires(first)
+local function drop_fires(fires)
+  for _, fire in ipairs(fires) do
+    forget(fire[1], fire[2])
+    redis.call('ZREM', DUE, fire[1])
+  end
+end
+
+-- The fires given as groups of six arguments from `first` (id, record, body, size, due,
+-- labelled) that are new, their label indexes reached; insert_fires stores them. A fire
+-- id already used (live or in history) is never stored twice, unless it is one of the
+-- fires this call drops (`dropping`, from future_fires): an edit that keeps the times
+-- replaces those fires by the new definition's, under the same ids.
+local function new_fires(first, dropping)
+  local freed = {}
+  for _, fire in ipairs(dropping or {}) do freed[fire[1]] = true end
+  local fires = {}
   for i = first, #ARGV, 6 do
     local id = ARGV[i]
-    if redis.call('HEXISTS', MSGS, id) == 0 and redis.call('HEXISTS', HIST, id) == 0 then
-      insert(id, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5])
+    local live = not freed[id] and redis.call('HEXISTS', MSGS, id) == 1
+    if not live and redis.call('HEXISTS', HIST, id) == 0 then
+      fires[#fires + 1] = {i, labelled_record(ARGV[i + 1], ARGV[i + 5])}
     end
+  end
+  return fires
+end
+
+local function insert_fires(fires)
+  for _, fire in ipairs(fires) do
+    local i = fire[1]
+    insert(ARGV[i], ARGV[i + 1], fire[2], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4])
   end
 end
 

@@ -13,10 +13,25 @@ local history, plain = ARGV[1], tonumber(ARGV[2])
 local now = now_ms()
 local removed = 0
 
-local function done(i)
+-- First every message still held under its claim, its label indexes and its callback's
+-- reached (before any write: _lib.lua, reach_labels); a message whose claim is stale is
+-- left alone, and so is its callback (and an id listed twice is settled once).
+local held, seen = {}, {}
+local callbacks = 3 + 3 * plain
+local at = 3
+while at <= #ARGV do
+  local f = not seen[ARGV[at]] and claimed(ARGV[at], ARGV[at + 1])
+  if f then
+    seen[ARGV[at]] = true
+    reach_labels(f, ':lbl')
+    held[#held + 1] = {at, f, at >= callbacks and labelled_record(ARGV[at + 4], ARGV[at + 7])}
+  end
+  at = at + (at < callbacks and 3 or 8)
+end
+
+for _, item in ipairs(held) do
+  local i, f, callback = item[1], item[2], item[3]
   local id = ARGV[i]
-  local f = claimed(id, ARGV[i + 1])
-  if not f then return false end
   redis.call('ZREM', INFLIGHT, id)
   -- The log goes with the message: history gets it, this attempt included.
   local log = redis.call('HGET', LOG, id)
@@ -24,16 +39,8 @@ local function done(i)
   count_fire(f, 'delivered')
   forget(id, f)
   removed = removed + 1
-  return true
-end
-
-local callbacks = 3 + 3 * plain
-for i = 3, callbacks - 1, 3 do
-  done(i)
-end
-for i = callbacks, #ARGV, 8 do
-  if done(i) then
-    insert(ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], tonumber(ARGV[i + 6]), now, ARGV[i + 7])
+  if i >= callbacks then
+    insert(ARGV[i + 3], ARGV[i + 4], callback, ARGV[i + 5], tonumber(ARGV[i + 6]), now)
   end
 end
 return removed

@@ -17,6 +17,7 @@ local f = meta_read(raw)
 if dead_only and f[F_STATE] ~= 'd' then
   return 0
 end
+reach_own_labels(f)  -- before any write (_lib.lua)
 remember(id, f, f[F_STATE] == 'd' and 'dead_lettered' or 'cancelled', now_ms(), history)
 forget(id, f)
 redis.call('ZREM', DUE, id)

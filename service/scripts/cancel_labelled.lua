@@ -17,26 +17,34 @@ local index = label_key(':lbl', wanted[1][1], wanted[1][2])
 local ids = redis.call('ZRANGE', index, skip, skip + budget - 1)
 local now = now_ms()
 local cancelled, kept = 0, 0
-for _, id in ipairs(ids) do
+-- Every record read, and the label indexes of those to cancel reached, before the first
+-- write (_lib.lua, reach_labels).
+local records = {}
+for n, id in ipairs(ids) do
   local raw = redis.call('HGET', MSGS, id)
-  if not raw then
-    redis.call('ZREM', index, id)  -- a stale entry: nothing to cancel
-  else
-    local f = meta_read(raw)
-    local labels, all = labels_of(f) or {}, true
+  local f = raw and meta_read(raw)
+  if f then
+    local labels = labels_of(f) or {}
     for _, pair in ipairs(wanted) do
-      if labels[pair[1]] ~= pair[2] then all = false end
+      if labels[pair[1]] ~= pair[2] then f.keep = true end
     end
-    if all then
-      remember(id, f, 'cancelled', now, history)
-      forget(id, f)
-      redis.call('ZREM', DUE, id)
-      redis.call('ZREM', RETRYING, id)
-      redis.call('ZREM', INFLIGHT, id)
-      cancelled = cancelled + 1
-    else
-      kept = kept + 1
-    end
+    if not f.keep then reach_own_labels(f) end
+  end
+  records[n] = f
+end
+for n, id in ipairs(ids) do
+  local f = records[n]
+  if not f then
+    redis.call('ZREM', index, id)  -- a stale entry: nothing to cancel
+  elseif f.keep then
+    kept = kept + 1
+  else
+    remember(id, f, 'cancelled', now, history)
+    forget(id, f)
+    redis.call('ZREM', DUE, id)
+    redis.call('ZREM', RETRYING, id)
+    redis.call('ZREM', INFLIGHT, id)
+    cancelled = cancelled + 1
   end
 end
 return {cancelled, #ids, kept}

@@ -12,6 +12,10 @@ local f = claimed(id, token)
 if not f then
   return 0
 end
+-- Every label index this call touches, reached before its first write (_lib.lua).
+reach_labels(f, ':lbl')
+reach_labels(f, ':dlbl')
+local callback = ARGV[5] ~= '' and labelled_record(ARGV[6], ARGV[9])
 local now = now_ms()
 index_labels(f, id, ':lbl', nil)
 f[F_STATE] = 'd'
@@ -25,6 +29,6 @@ index_labels(f, id, ':dlbl', now)
 log_attempt(id, entry)
 count_fire(f, 'dead')
 if ARGV[5] ~= '' then
-  insert(ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), now, ARGV[9])
+  insert(ARGV[5], ARGV[6], callback, ARGV[7], tonumber(ARGV[8]), now)
 end
 return 1

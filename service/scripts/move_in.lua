@@ -6,13 +6,28 @@ its old one was moved, which the old one must not overwrite).
 Returns how many copies were stored. ]]
 local kind = ARGV[1]
 local stored = 0
+-- The copies, and the label indexes of the messages to store reached before the first
+-- write (_lib.lua).
+local copies = {}
 for i = 2, #ARGV do
   local c = cmsgpack.unpack(ARGV[i])
+  copies[i] = c
+  if kind == 'm' and c.raw ~= '' and redis.call('HEXISTS', MSGS, c.id) == 0 then
+    c.f = meta_read(c.raw)
+    if c.dead ~= '' then
+      reach_labels(c.f, ':dlbl')
+    elseif c.due ~= '' then
+      reach_labels(c.f, ':lbl')
+    end
+  end
+end
+for i = 2, #ARGV do
+  local c = copies[i]
   local id = c.id
   if kind == 'm' then
     if redis.call('HEXISTS', MSGS, id) == 0 and redis.call('HEXISTS', HIST, id) == 0 then
       if c.raw ~= '' then
-        local f = meta_read(c.raw)
+        local f = c.f or meta_read(c.raw)
         redis.call('HSET', MSGS, id, c.raw)
         local size = #f[F_BODY]
         if c.body ~= '' then

@@ -19,6 +19,15 @@ local function keep(id, entry, copy)
   out[#out + 1] = id
   out[#out + 1] = packed
 end
+-- The label indexes of the messages to move, reached before the first write (_lib.lua).
+for i = 2, kind == 'm' and #ARGV or 1 do
+  local raw = redis.call('HEXISTS', MOVING, 'm:' .. ARGV[i]) == 0
+    and redis.call('HGET', MSGS, ARGV[i])
+  if raw then
+    local f = meta_read(raw)
+    if f[F_STATE] ~= 'i' then reach_own_labels(f) end
+  end
+end
 for i = 2, #ARGV do
   local id = ARGV[i]
   local entry = kind .. ':' .. id

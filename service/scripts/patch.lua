@@ -14,6 +14,10 @@ local f = meta_read(raw)
 if f[F_STATE] == 'i' then return -1 end
 if f[F_STATE] == 'd' then return -2 end
 if raw ~= expected then return -3 end
+-- The old and the new definition's label indexes, reached before the first write.
+local new = meta_read(meta)  -- (a patch is rare: parsed every time)
+reach_labels(f, ':lbl')
+reach_labels(new, ':lbl')
 -- Out with the old definition's labels and body; the attempts log stays.
 index_labels(f, id, ':lbl', nil)
 local old_size = #f[F_BODY]
@@ -30,5 +34,5 @@ redis.call('ZADD', DUE, due, id)
 if tonumber(f[F_ATTEMPTS]) > 0 then
   redis.call('ZADD', RETRYING, due, id)
 end
-index_labels(meta_read(meta), id, ':lbl', due)  -- a patch is rare: parse it every time
+index_labels(new, id, ':lbl', due)
 return 1

@@ -11,11 +11,17 @@ if not holds_lease(lease) then
 end
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', DEAD, '-inf', now - retention, 'LIMIT', 0, limit)
-for _, id in ipairs(ids) do
-  redis.call('ZREM', DEAD, id)
+-- Every record read and its label indexes reached before the first write (_lib.lua).
+local records = {}
+for n, id in ipairs(ids) do
   local raw = redis.call('HGET', MSGS, id)
-  if raw then
-    local f = meta_read(raw)
+  records[n] = raw and meta_read(raw)
+  if raw then reach_own_labels(records[n]) end
+end
+for n, id in ipairs(ids) do
+  redis.call('ZREM', DEAD, id)
+  local f = records[n]
+  if f then
     remember(id, f, 'dead_lettered', now, history)
     forget(id, f)
   end

@@ -7,11 +7,15 @@ moving to another partition (a repartition: ask again in a moment). ]]
 local id = ARGV[1]
 if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then return -1 end
 local raw = redis.call('HGET', MSGS, id)
-if not raw or redis.call('ZREM', DEAD, id) == 0 then
+if not raw or not redis.call('ZSCORE', DEAD, id) then
   return 0
 end
-local now = now_ms()
 local f = meta_read(raw)
+-- Both label indexes reached before the first write (_lib.lua).
+reach_labels(f, ':dlbl')
+reach_labels(f, ':lbl')
+redis.call('ZREM', DEAD, id)
+local now = now_ms()
 index_labels(f, id, ':dlbl', nil)
 f[F_STATE] = 'p'
 f[F_ATTEMPTS] = '0'

@@ -10,6 +10,7 @@ local f = claimed(id, token)
 if not f then
   return 0
 end
+reach_labels(f, ':lbl')  -- before any write (_lib.lua)
 local due = now_ms() + delay
 f[F_STATE] = 'p'
 f[F_CLAIM] = ''

@@ -17,7 +17,7 @@ local raw = redis.call('HGET', SCHED, id)
 if not raw or tostring(schedule_version(raw)) ~= version then return 0 end
 local current = redis.call('ZSCORE', SCHEDIDX, id)
 if not current or tonumber(current) ~= tonumber(read) then return 0 end
-insert_fires(6)
+insert_fires(new_fires(6))
 if next_fire == '' then
   redis.call('ZREM', SCHEDIDX, id)
 else

@@ -7,10 +7,12 @@ Returns 1 deleted, 0 no such schedule, -1 moving to another partition (a reparti
 ask again in a moment). ]]
 local id = ARGV[1]
 if redis.call('HEXISTS', MOVING, 's:' .. id) == 1 then return -1 end
-if redis.call('HDEL', SCHED, id) == 0 then return 0 end
+if redis.call('HEXISTS', SCHED, id) == 0 then return 0 end
+local dropped = future_fires(id, now_ms())  -- (their label indexes reached: _lib.lua)
+redis.call('HDEL', SCHED, id)
 redis.call('HDEL', SCHEDBODY, id)
 redis.call('ZREM', SCHEDIDX, id)
 redis.call('ZREM', SCHEDALL, id)
 redis.call('HDEL', SCHEDSTAT, id .. ':delivered', id .. ':dead', id .. ':last')
-cancel_future_fires(id, now_ms())
+drop_fires(dropped)
 return 1

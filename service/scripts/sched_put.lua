@@ -21,6 +21,7 @@ local version = 1
 local function ours()
   return string.sub(raw, string.find(raw, '\n', 1, true) + 1) == definition
 end
+local dropped = {}
 if mode == 'create' then
   if raw then
     if ours() and tonumber(redis.call('ZSCORE', SCHEDALL, id)) == tonumber(created) then
@@ -28,7 +29,6 @@ if mode == 'create' then
     end
     return 0
   end
-  redis.call('ZADD', SCHEDALL, created, id)
 else
   if not raw then return 0 end
   version = schedule_version(raw)
@@ -37,8 +37,14 @@ else
     return -3
   end
   version = version + 1
-  cancel_future_fires(id, now_ms())
+  dropped = future_fires(id, now_ms())
 end
+-- Every label index this call will touch is reached before its first write (_lib.lua).
+local fires = new_fires(8, dropped)
+if mode == 'create' then
+  redis.call('ZADD', SCHEDALL, created, id)
+end
+drop_fires(dropped)
 redis.call('HSET', SCHED, id, version .. '\n' .. definition)
 redis.call('HSET', SCHEDBODY, id, body)
 if next_fire == '' then
@@ -46,5 +52,5 @@ if next_fire == '' then
 else
   redis.call('ZADD', SCHEDIDX, next_fire, id)
 end
-insert_fires(8)
+insert_fires(fires)
 return version

@@ -33,5 +33,5 @@ end
 if max_bytes > 0 and tonumber(redis.call('GET', BYTES) or '0') + size > max_bytes then
   return -2
 end
-insert(id, meta, body, size, due, ARGV[8])
+insert(id, meta, labelled_record(meta, ARGV[8]), body, size, due)
 return 1

@@ -182,6 +182,18 @@ class TestFires:
         ticks = fire_ticks(sink, "edit")
         assert ticks[1] - ticks[0] == 1000
 
+    def test_an_edit_that_keeps_the_times_replaces_the_pending_fires(self, api: TestClient) -> None:
+        """The fires already stored for the coming hours carry ids made of their times; an
+        edit of the payload keeps those times, so the new fires have the old ones' ids, and
+        they must replace them, not be skipped as already there."""
+        create(api, id="same-times", every=3600, payload={"v": 1})
+        listed = api.get("/messages", params={"label": "schedule:same-times"}, headers=AUTH)
+        before = {job["messageId"] for job in listed.json()["scheduledJobs"]}
+        assert before
+        api.patch("/schedules/same-times", json={"payload": {"v": 2}}, headers=AUTH)
+        for fire in before:
+            assert api.get(f"/messages/{fire}", headers=AUTH).json()["payload"] == {"v": 2}
+
     def test_pause_resume_and_delete_racing_fires_never_double_a_tick(
         self, api: TestClient, sink: Sink
     ) -> None:
