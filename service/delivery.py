@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
+import uuid
 from typing import Protocol
 
 from .attempt import AttemptResult, Sender, log_attempt
@@ -40,7 +42,15 @@ MAX_IDLE_SECONDS = 1.0
 class ClaimSource(Protocol):
     """Where due messages come from (the store)."""
 
-    async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch: ...
+    async def claim(
+        self,
+        keys: Keys,
+        *,
+        limit: int,
+        claim_timeout_ms: int,
+        claimer: str = "",
+        request: str = "",
+    ) -> ClaimBatch: ...
 
     async def next_due(self) -> list[int | None]: ...
 
@@ -108,6 +118,12 @@ class Dispatcher:
         self._settled.set()
         self._slot_freed = asyncio.Event()
         self._claiming = True
+        # Claims are named (claim.lua): this loop, and per partition the request that got
+        # no answer yet, asked again (first) until one comes, so that a batch whose
+        # answer was lost is delivered now, not when its claim expires.
+        self._claimer = uuid.uuid4().hex
+        self._requests = itertools.count(1)
+        self._unanswered: dict[int, str] = {}
 
     # -- the loop -------------------------------------------------------------------
 
@@ -160,15 +176,22 @@ class Dispatcher:
         self.layout = layout
         self.partitions = layout.partitions()
         self.board = DueBoard(layout.count)
+        self._unanswered.clear()  # (numbered in the old layout; they expire as before)
 
     async def _claim_due(self, free: int) -> int:
         """Claim up to `free` messages from the partitions that are due, earliest first;
         the slots still free afterwards."""
         partitions, board = self.partitions, self.board  # as they were when this began
-        for partition in board.due(self._now_ms()):
+        for partition in dict.fromkeys([*self._unanswered, *board.due(self._now_ms())]):
+            request = self._unanswered.setdefault(partition, str(next(self._requests)))
             batch = await self.source.claim(
-                partitions[partition], limit=free, claim_timeout_ms=self.claim_timeout_ms
+                partitions[partition],
+                limit=free,
+                claim_timeout_ms=self.claim_timeout_ms,
+                claimer=self._claimer,
+                request=request,
             )
+            self._unanswered.pop(partition, None)
             self._clock = (batch.now_ms, time.monotonic())
             board.note(partition, batch.next_due_ms)
             for claim in batch.claims:

@@ -35,6 +35,7 @@ SCRIPT_KEYS = (
     "seq",
     "bytes",
     "moving",
+    "claims",
 )
 
 
@@ -154,6 +155,13 @@ class Keys:
     def schedstat(self) -> str:
         """Hash: `<id>:delivered`, `<id>:dead` counts of fires, `<id>:last` last fire time."""
         return f"{self.tag}:schedstat"
+
+    @property
+    def claims(self) -> str:
+        """Hash: claimer (a replica's delivery loop) to its last batch, kept until the
+        claim expires, so that a claim asked again after its answer was lost answers
+        the same messages (claim.lua)."""
+        return f"{self.tag}:claims"
 
     def label(self, name: str, value: str, *, dead: bool = False) -> str:
         """Sorted set: live ids carrying label `name=value` by next due time (dead

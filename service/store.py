@@ -309,8 +309,18 @@ class Store:
 
     # -- delivery -------------------------------------------------------------------
 
-    async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch:
-        reply = await self.scripts.run("claim", keys, limit, claim_timeout_ms)
+    async def claim(
+        self,
+        keys: Keys,
+        *,
+        limit: int,
+        claim_timeout_ms: int,
+        claimer: str = "",
+        request: str = "",
+    ) -> ClaimBatch:
+        """Due messages of one partition, now in flight for this caller. A `claimer` that
+        asks again with the same `request` (its answer was lost) gets the same batch."""
+        reply = await self.scripts.run("claim", keys, limit, claim_timeout_ms, claimer, request)
         claims = [
             _claim(reply[i : i + _CLAIM_FIELDS], keys.partition)
             for i in range(2, len(reply), _CLAIM_FIELDS)

@@ -31,4 +31,12 @@ for n, id in ipairs(ids) do
     index_labels(f, id, ':lbl', now)
   end
 end
+-- The batches claim.lua keeps for its claimers, once their claims have expired: asked
+-- again, such a claim would find none of its messages held any more.
+local kept = redis.call('HGETALL', CLAIMS)
+for i = 1, #kept, 2 do
+  if tonumber(string.match(kept[i + 1], '^(%d+):')) <= now then
+    redis.call('HDEL', CLAIMS, kept[i])
+  end
+end
 return #ids

@@ -541,6 +541,37 @@ def test_a_replica_cut_off_from_redis_recovers_while_the_others_carry_on(
     report("chaos_link_to_redis", **figures)
 
 
+def test_a_claim_whose_answer_is_lost_is_delivered_at_once_not_when_it_expires(
+    fleet: Fleet, webhooks: AsyncSink, own_redis: RedisServer, db: redis.Redis
+) -> None:
+    """The replica's claim runs in Redis, and its answer is lost with the connection
+    (every answer naming the message is dropped for a moment). The replica asks
+    again with the same request once the link is back, gets the same batch and delivers
+    it then, once; before, the message waited in flight for its claim to expire (60 s)."""
+    proxy = ChaosProxy(upstream_port=own_redis.port).start()
+    try:
+        replica = fleet.add("lossy", redis_url=f"redis://127.0.0.1:{proxy.port}/0")
+        replica.wait_ready()
+        posted = post_all([replica], [body("lost-answer", webhooks.url(), iso_in(2.0))])
+        assert posted == {"lost-answer": 200}
+        assert wait_until(lambda: db.zcard(HOME.due) == 1, timeout=5)
+        proxy.lose_replies = b"lost-answer"  # the claim's answer names the message
+        claimed = wait_until(lambda: db.zcard(HOME.inflight) == 1, timeout=10)
+        time.sleep(0.5)  # (asked again meanwhile, answers lost too)
+        lost = proxy.replies_lost
+        proxy.lose_replies = None
+        healed = time.time()
+        missing = webhooks.wait_for_ids({"lost-answer"}, timeout=30)
+    finally:
+        proxy.stop()
+    assert claimed and lost > 0 and not missing
+    [arrival] = [a for a in webhooks.arrivals if a.message_id == "lost-answer"]
+    assert arrival.at - healed < 10, "delivered only when the claim expired"
+    report(
+        "lost_claim_answer", answers_lost=lost, delivered_after_heal_s=round(arrival.at - healed, 3)
+    )
+
+
 def _chaos_phases(
     fleet: Fleet,
     steady: list[Replica],

@@ -12,10 +12,13 @@ from redis.asyncio import Redis
 
 from service.history import Finished, HistoryRecord
 from service.keys import Layout, LegacyKeys
+from service.lua import source
 from service.options import Options
 from service.records import NewMessage, State
 from service.schedule_store import Put, ScheduleStore
 from service.store import Finish, LeaseLost, Store, Stored, _new
+from tests.support.chaos_proxy import ChaosProxy
+from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
 NOW = 1_700_000_000_000
@@ -61,6 +64,66 @@ def test_record_keeps_every_field(redis_url: str) -> None:
     assert record.meta.url == "https://u:p@h/p?q=1"
     assert record.meta.state is State.PENDING
     assert record.next_run_ms == NOW + 5
+
+
+def test_a_claim_whose_answer_was_lost_is_answered_again_when_asked_again(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    """The claim ran (three messages are in flight) but its answer was lost with the
+    connection. Asked again with the same request, the claim answers the same batch
+    under the same token, which settles as usual; before, the batch waited in flight
+    until its claim expired. A new request claims what is due now, nothing of that
+    batch; a claimer that names no request keeps nothing."""
+    proxy = ChaosProxy(upstream_port=redis_server.port).start()
+
+    async def scenario(store: Store) -> Any:
+        for name in ("a", "b", "c"):
+            await store.schedule(new(name), **NO_QUOTA)
+        lossy = Store(Redis(host="127.0.0.1", port=proxy.port), Layout())
+        ask = {"limit": 10, "claim_timeout_ms": 60_000, "claimer": "loop-1"}
+        try:
+            await lossy.redis.script_load(source("claim"))  # only the claim's answer is lost
+            proxy.lose_replies = b""
+            with pytest.raises(redis.ConnectionError):
+                await lossy.claim(HOME, request="7", **ask)
+            in_flight = await store.redis.zcard(HOME.inflight)
+            proxy.lose_replies = None
+            again = (await lossy.claim(HOME, request="7", **ask)).claims
+            tokens = {claim.token for claim in again}
+            removed = await lossy.ack([Finish(claim, "") for claim in again])
+            await store.schedule(new("d"), **NO_QUOTA)
+            fresh = (await lossy.claim(HOME, request="8", **ask)).claims
+            anonymous = await store.claim(HOME, limit=10, claim_timeout_ms=60_000)
+        finally:
+            await lossy.redis.aclose()
+        return in_flight, again, tokens, removed, fresh, anonymous, proxy.replies_lost
+
+    try:
+        in_flight, again, tokens, removed, fresh, anonymous, lost = run(redis_url, scenario)
+    finally:
+        proxy.stop()
+    assert lost >= 1 and in_flight == 3
+    assert sorted(claim.id for claim in again) == ["a", "b", "c"] and len(tokens) == 1
+    assert removed == 3
+    assert [claim.id for claim in fresh] == ["d"]
+    assert anonymous.claims == []
+
+
+def test_the_batch_kept_for_a_claim_asked_again_goes_when_the_claim_expires(
+    redis_url: str,
+) -> None:
+    """A claimer's last batch is kept while its claim holds; the housekeeper's recovery
+    drops it with the expired claim, so that replicas come and go without leaving it."""
+
+    async def scenario(store: Store) -> Any:
+        await store.schedule(new("e"), **NO_QUOTA)
+        await store.claim(HOME, limit=5, claim_timeout_ms=50, claimer="gone", request="1")
+        kept = await store.redis.hkeys(HOME.claims)
+        await asyncio.sleep(0.1)
+        await store.recover_expired(HOME, lease_value=await leader(store), limit=10)
+        return kept, await store.redis.hkeys(HOME.claims)
+
+    assert run(redis_url, scenario) == ([b"gone"], [])
 
 
 def test_an_id_is_stored_once(redis_url: str) -> None:

@@ -4,6 +4,9 @@
     proxy.latency_ms = 200     # every chunk waits this long, in both directions
     proxy.reset_all()          # RST every open connection (a reset mid-command errors)
     proxy.blackhole = True     # accept and connect, but drop every byte (clients time out)
+    proxy.lose_replies = b"id-7"  # requests reach the server; its answers holding these
+                                  # bytes (b"": every answer) are dropped with the connection
+                                  # (a command ran, and its caller never heard)
     proxy.refuse = True        # reset new connections at once
     proxy.heal()               # back to a clean link, old connections reset
     proxy.stop()
@@ -31,6 +34,8 @@ class ChaosProxy:
         self.port = port
         self.latency_ms = 0
         self.blackhole = False
+        self.lose_replies: bytes | None = None
+        self.replies_lost = 0  # answers dropped so far
         self.refuse = False
         self.connections = 0  # accepted so far, for tests that want to see reconnects
         self._writers: set[asyncio.StreamWriter] = set()
@@ -61,6 +66,8 @@ class ChaosProxy:
         """No latency, no blackhole, no refusal; connections opened while faulty are reset."""
         self.latency_ms = 0
         self.blackhole = False
+        self.lose_replies: bytes | None = None
+        self.replies_lost = 0  # answers dropped so far
         self.refuse = False
         self.reset_all()
 
@@ -127,17 +134,23 @@ class ChaosProxy:
         self._writers.update((client, upstream))
         try:
             await asyncio.gather(
-                self._pipe(client_reader, upstream), self._pipe(upstream_reader, client)
+                self._pipe(client_reader, upstream),
+                self._pipe(upstream_reader, client, replies=True),
             )
         finally:
             self._writers.discard(client)
             self._writers.discard(upstream)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool = False
+    ) -> None:
         try:
             while data := await reader.read(_CHUNK):
                 if self.blackhole:
                     continue
+                if replies and self.lose_replies is not None and self.lose_replies in data:
+                    self.replies_lost += 1
+                    break  # (the finally resets the client's end; the other pipe ends too)
                 if self.latency_ms:
                     await asyncio.sleep(self.latency_ms / 1000)
                 writer.write(data)

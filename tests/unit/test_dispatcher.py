@@ -54,7 +54,9 @@ class Schedule:
     retried: list[tuple[str, str]] = field(default_factory=list)
     dead: list[tuple[str, str]] = field(default_factory=list)
 
-    async def claim(self, keys: Keys, *, limit: int, claim_timeout_ms: int) -> ClaimBatch:
+    async def claim(
+        self, keys: Keys, *, limit: int, claim_timeout_ms: int, claimer: str = "", request: str = ""
+    ) -> ClaimBatch:
         now = now_ms()
         ready = [c for c in self.due if c.due_ms <= now][:limit]
         self.due = [c for c in self.due if c not in ready]
