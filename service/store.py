@@ -33,6 +33,7 @@ from .records import (
     Page,
     Stats,
     Summary,
+    new_incarnation,
     split_body,
 )
 
@@ -255,9 +256,11 @@ class Store:
 
     async def cancel(self, message_id: str, *, dead_only: bool = False) -> bool:
         flag = "1" if dead_only else "0"
+        request = new_incarnation()  # (sent again after a lost answer, it answers 1 again)
 
         async def cancel(keys: Keys) -> int:
-            return int(await self.scripts.run("cancel", keys, message_id, flag, self._history))
+            args = (message_id, flag, self._history, request)
+            return int(await self.scripts.run("cancel", keys, *args))
 
         return await self.on_home(message_id, cancel, missing=0, moving=-1) == 1
 

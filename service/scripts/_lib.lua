@@ -88,13 +88,14 @@ local function log_attempt(id, entry)
 end
 
 -- Keep what is left of a finished message, for GET /messages/{id}: no payload, no
--- header values. The housekeeper trims it by age and count.
-local function remember(id, f, state, now, enabled, log)
+-- header values. The housekeeper trims it by age and count. `request` (optional) names
+-- the call that finished it, so that the same call sent again recognises its own work.
+local function remember(id, f, state, now, enabled, log, request)
   if enabled ~= '1' then return end
   local record = cjson.encode({
     st = state, d = f[F_DUE], c = f[F_CREATED], f = b36(now), n = tonumber(f[F_ATTEMPTS]),
     u = f[F_URL], e = f[F_ERROR], o = f[F_OPTS], i = f[F_INC],
-    a = log or redis.call('HGET', LOG, id) or '',
+    a = log or redis.call('HGET', LOG, id) or '', q = request,
   })
   redis.call('HSET', HIST, id, record)
   redis.call('ZADD', HISTIDX, now, id)

@@ -126,6 +126,44 @@ def test_the_batch_kept_for_a_claim_asked_again_goes_when_the_claim_expires(
     assert run(redis_url, scenario) == ([b"gone"], [])
 
 
+def test_a_patch_sent_again_after_its_answer_was_lost_answers_patched(redis_url: str) -> None:
+    """The same patch.lua call run twice (its first answer lost) finds the record it
+    wrote, with this request's incarnation, and answers patched again, not "changed
+    since read"; another patch computed from the old record is still refused."""
+
+    async def scenario(store: Store) -> Any:
+        await store.schedule(new("p", due_ms=NOW + 60_000), **NO_QUOTA)
+        read = await store.redis.hget(HOME.msgs, "p")
+        changed = new("p", due_ms=NOW + 120_000)
+        meta, body, size = changed.record(attempts=0, state="p")
+        args = ("p", read, meta, body, size, changed.due_ms)
+        answers = [await store.scripts.run("patch", HOME, *args) for _ in range(2)]
+        other = new("p", due_ms=NOW + 180_000).record(attempts=0, state="p")
+        answers.append(await store.scripts.run("patch", HOME, "p", read, *other, NOW + 180_000))
+        return answers, await store.redis.zscore(HOME.due, "p")
+
+    answers, due = run(redis_url, scenario)
+    assert answers == [1, 1, -3]
+    assert due == NOW + 120_000
+
+
+def test_a_cancel_sent_again_after_its_answer_was_lost_answers_cancelled(redis_url: str) -> None:
+    """The same cancel.lua call run twice (its first answer lost) finds, in the message's
+    history, that this request cancelled it, and answers cancelled again, not "no such
+    message"; another request for the gone message is answered 0 (a 404), as before."""
+
+    async def scenario(store: Store) -> Any:
+        await store.schedule(new("c", due_ms=NOW + 60_000), **NO_QUOTA)
+        args = ("c", "0", "1", "request-1")
+        answers = [await store.scripts.run("cancel", HOME, *args) for _ in range(2)]
+        answers.append(await store.cancel("c"))
+        return answers, await store.get("c")
+
+    answers, record = run(redis_url, scenario)
+    assert answers == [1, 1, False]
+    assert isinstance(record, HistoryRecord) and record.state is Finished.CANCELLED
+
+
 def test_an_id_is_stored_once(redis_url: str) -> None:
     async def scenario(store: Store) -> list[Stored]:
         return [await store.schedule(new("twice"), **NO_QUOTA) for _ in range(2)]
