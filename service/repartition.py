@@ -37,6 +37,11 @@ BATCH = 200
 PASS_PAUSE_SECONDS = 0.5
 
 
+# A partition's keys that hold no data of their own, deleted with it after shrinking
+# (once its data keys are gone): counters, the lease, kept claim batches, indexes.
+_BOOKKEEPING = ("lease", "fence", "seq", "bytes", "probe", "histidx", "retrying", "claims")
+
+
 class RepartitionError(RuntimeError):
     """The repartition cannot begin or go on; the message says why and what to do."""
 
@@ -285,5 +290,5 @@ class Repartition:
                 if any(int(found) for found in await pipe.execute()):
                     self.say(f"partition {partition} still holds data: left as it is")
                     continue
-            for name in ("lease", "fence", "seq", "bytes", "probe", "histidx", "retrying"):
+            for name in _BOOKKEEPING:
                 await self.redis.unlink(getattr(keys, name))

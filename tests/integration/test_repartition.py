@@ -128,6 +128,8 @@ class TestMoving:
             for message_id in raw_redis.hkeys(Keys("scheduler", partition).msgs):
                 assert Layout("scheduler", 16).for_id(message_id).partition == partition
         assert stored.size(raw_redis, "msgs") == before["pending"] + before["dead"]
+        # A claim batch kept for a replica's loop (claim.lua) goes with its partition.
+        raw_redis.hset(Keys("scheduler", 5).claims, "a-stopped-replica", "1:batch")
 
         move(make_settings(), 1)
         assert wait_until(lambda: layout_of(filled) == "1", timeout=5)
