@@ -56,6 +56,27 @@ async def service_store(port: int, *, partitions: int, prefix: str) -> AsyncIter
         await redis.aclose()
 
 
+async def write_backlog(
+    store: Any, backlog: int, ids: list[str] | None, *, pick_last: bool = False
+) -> None:
+    """`backlog` pending messages, far in the future, through the service's store; with
+    `pick_last`, the last one carries the label `pick=yes` (the sparse filter's match)."""
+
+    def options(i: int) -> dict[str, Any]:
+        return {"labels": {"pick": "yes"}} if pick_last and i == backlog - 1 else {}
+
+    await write_messages(
+        store,
+        prefix="page",
+        count=backlog,
+        due_ms=FAR_MS,
+        webhook_url="http://127.0.0.1:9/hook",
+        payload=lambda i: b'{"n":%d}' % i,
+        ids=ids,
+        options=options,
+    )
+
+
 async def measure(
     port: int, *, backlog: int, pages: int, partitions: int, ids: str
 ) -> dict[str, Any]:
@@ -65,16 +86,7 @@ async def measure(
     names = [new_message_id() for _ in range(backlog)] if ids == "random" else None
     for count in counts:
         async with service_store(port, partitions=count, prefix=f"p{count}") as store:
-            await write_messages(
-                store,
-                prefix="page",
-                count=backlog,
-                due_ms=FAR_MS,
-                webhook_url="http://127.0.0.1:9/hook",
-                payload=lambda i: b'{"n":%d}' % i,
-                ids=names,
-                options=lambda i: {"labels": {"pick": "yes"}} if i == backlog - 1 else {},
-            )
+            await write_backlog(store, backlog, names, pick_last=True)
     out: dict[str, Any] = {"backlog": backlog, "pages": pages, "ids": ids}
     async with (
         service_store(port, partitions=1, prefix="p1") as single,

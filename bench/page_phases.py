@@ -29,8 +29,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.loader import write_messages
-from bench.page_cost import FAR_MS, service_store
+from bench.page_cost import service_store, write_backlog
 from tests.support.redis_server import RedisServer
 
 PARTITIONS = 16
@@ -72,15 +71,7 @@ async def measure(port: int, *, backlog: int, pages: int) -> dict[str, Any]:
     out: dict[str, Any] = {"backlog": backlog, "pages": pages, "partitions": PARTITIONS}
     for count in (1, PARTITIONS):
         async with service_store(port, partitions=count, prefix=f"p{count}") as store:
-            await write_messages(
-                store,
-                prefix="page",
-                count=backlog,
-                due_ms=FAR_MS,
-                webhook_url="http://127.0.0.1:9/hook",
-                payload=lambda i: b'{"n":%d}' % i,
-                ids=ids,
-            )
+            await write_backlog(store, backlog, ids)
             out[f"untouched_us_p{count}"] = round(await _call_time(port, store, pages))
         if count == PARTITIONS:
             async with service_store(port, partitions=count, prefix=f"p{count}") as store:

@@ -278,6 +278,13 @@ def test_moved_answers_never_close_the_connection_another_request_waits_on(
         own.stop()
 
 
+def _home_slot_and_primaries(own: LocalCluster) -> tuple[int, RedisServer, RedisServer]:
+    """The home partition's slot, the primary that holds it, and another to move it to."""
+    slot = own.slot_of(HOME.msgs)
+    source = own.owner(slot)
+    return slot, source, next(node for node in own.primaries() if node is not source)
+
+
 @pytest.mark.slow
 def test_a_create_meeting_its_label_index_moved_writes_nothing_and_is_tried_again(
     tmp_path: Path, make_settings: Callable[..., Settings]
@@ -291,9 +298,7 @@ def test_a_create_meeting_its_label_index_moved_writes_nothing_and_is_tried_agai
     try:
         settings = make_settings(redis_url=None, redis_cluster_nodes=own.seeds, redis_partitions=1)
         home = HOME
-        slot = own.slot_of(home.msgs)
-        source = own.owner(slot)
-        target = next(node for node in own.primaries() if node is not source)
+        slot, source, target = _home_slot_and_primaries(own)
         now = int(time.time() * 1000)
         labelled = NewMessage(
             "m", now + 60_000, b"{}", NOWHERE, now, options=Options(labels={"team": "a"})
@@ -399,9 +404,7 @@ def test_a_settle_or_cancel_meeting_its_label_index_moved_changes_nothing_and_is
     try:
         settings = make_settings(redis_url=None, redis_cluster_nodes=own.seeds, redis_partitions=1)
         home = HOME
-        slot = own.slot_of(home.msgs)
-        source = own.owner(slot)
-        target = next(node for node in own.primaries() if node is not source)
+        slot, source, target = _home_slot_and_primaries(own)
         team = Options(labels={"team": "a"})
         now = int(time.time() * 1000)
         callback = NewMessage("cb", now + 60_000, b"{}", NOWHERE, now, options=team)
