@@ -7,9 +7,10 @@ no answer came
 Prevents: two replicas sending the same attempt (a message leaves the due index and
 gets a fresh claim token in one step), and a batch whose answer was lost (a dropped
 connection or a timeout after the script ran) waiting in flight until its claim expires:
-the batch is kept per claimer (CLAIMS: claimer -> expiry ms ':' cmsgpack {request,
-token, id, due ms, id, due ms, ...}, one field per claimer, replaced by its next batch
-and dropped by recover once expired), and the same request asked again answers the
+the batch is kept per claimer (CLAIMS: claimer -> `expiry ms:request:` then cmsgpack
+{token, id, due ms, id, due ms, ...}, one field per claimer, replaced by its next batch
+and dropped by recover once expired; a request id holds no ':'), and the same request
+asked again answers the
 messages of that batch still held under its token, claiming nothing new. Time is the
 Redis server's, so every replica agrees on what is due. Label indexes keep the
 attempt's due time while it is in flight.
@@ -38,12 +39,14 @@ local function next_due()
 end
 
 if claimer ~= '' then
+  -- Only the request is compared on every claim; the batch is unpacked when it matches.
   local kept = redis.call('HGET', CLAIMS, claimer)
-  local batch = kept and cmsgpack.unpack(string.sub(kept, string.find(kept, ':', 1, true) + 1))
-  if batch and batch[1] == request then
+  local expiry, asked = string.match(kept or '', '^(%d+):([^:]*):')
+  if asked == request then
     -- This request ran before; its answer never arrived. The same batch again.
-    local token = batch[2]
-    for i = 3, #batch, 2 do
+    local batch = cmsgpack.unpack(string.sub(kept, #expiry + #asked + 3))
+    local token = batch[1]
+    for i = 2, #batch, 2 do
       local meta = redis.call('HGET', MSGS, batch[i])
       local f = meta and meta_read(meta)
       if f and f[F_STATE] == 'i' and f[F_CLAIM] == token then
@@ -58,7 +61,7 @@ local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'WITHSCORES', 'LIMIT',
 if #due > 0 then
   local token = b36(redis.call('INCR', SEQ))
   local expires = now + timeout
-  local batch = {request, token}
+  local batch = {token}
   for i = 1, #due, 2 do
     local id = due[i]
     redis.call('ZREM', DUE, id)
@@ -76,8 +79,8 @@ if #due > 0 then
       batch[#batch + 1], batch[#batch + 2] = id, due[i + 1]
     end
   end
-  if claimer ~= '' and #batch > 2 then
-    redis.call('HSET', CLAIMS, claimer, expires .. ':' .. cmsgpack.pack(batch))
+  if claimer ~= '' and #batch > 1 then
+    redis.call('HSET', CLAIMS, claimer, expires .. ':' .. request .. ':' .. cmsgpack.pack(batch))
   end
 end
 return next_due()
