@@ -169,3 +169,16 @@ def test_the_repartition_section_matches_the_command() -> None:
         f"past {store.MOVING_WAIT_SECONDS:.0f} s, answers 503 with code `repartitioning`" in prose
     )
     assert f"drops off the list within {REPORT_TTL_MS // 1000} s" in prose
+
+
+def test_the_architecture_doc_names_every_partition_key_and_every_script() -> None:
+    """docs/architecture.md has a row for each key a script gets and for each script: a
+    key or script added without one fails (`lease_mirror` had none until this test)."""
+    from service.keys import SCRIPT_KEYS
+    from service.lua import NAMES
+
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    first_cells = [line.split("|")[1] for line in doc.splitlines() if line.startswith("| `")]
+    named = {name for cell in first_cells for name in re.findall(r"`([a-z_]+)`", cell)}
+    assert [key for key in SCRIPT_KEYS if key not in named] == []
+    assert [script for script in NAMES if script not in named] == []
