@@ -48,12 +48,20 @@ class AttemptEntry:
         return cls(raw["n"], raw["s"], raw["d"], raw.get("r"), raw.get("e"))
 
 
+REDRIVE_LINE = '{"q":'
+
+
 def decode_log(raw: bytes | str | None) -> list[AttemptEntry]:
     """The entries of an attempts log, oldest first."""
     if not raw:
         return []
     text = raw.decode() if isinstance(raw, bytes) else raw
-    return [AttemptEntry.decode(line) for line in text.split("\n") if line]
+    # A line starting `{"q":` names a redrive request (redrive.lua), not an attempt.
+    return [
+        AttemptEntry.decode(line)
+        for line in text.split("\n")
+        if line and not line.startswith(REDRIVE_LINE)
+    ]
 
 
 @dataclass(slots=True)

@@ -305,8 +305,10 @@ class Store:
     async def redrive(self, message_id: str) -> int | None:
         """Make a dead letter due now; its due time in ms, or None if it is not dead."""
 
+        request = new_incarnation()  # (sent again after a lost answer, it answers again)
+
         async def redrive(keys: Keys) -> int:
-            return int(await self.scripts.run("redrive", keys, message_id))
+            return int(await self.scripts.run("redrive", keys, message_id, request))
 
         return await self.on_home(message_id, redrive, missing=0, moving=-1) or None
 

@@ -1,12 +1,34 @@
 #!lua flags=allow-oom
 --[[ redrive: make a dead-lettered message due now, with its attempts reset.
-ARGV[1] id
-Prevents: redriving a message that is not dead (it would then be due twice).
-Returns the new due time in ms, 0 when the message is not dead-lettered, -1 when it is
-moving to another partition (a repartition: ask again in a moment). ]]
-local id = ARGV[1]
+ARGV[1] id   ARGV[2] this request's id ('' for none)
+Prevents: redriving a message that is not dead (it would then be due twice), and this
+call, sent again after its answer was lost (schedule.lua explains when), answering "not
+dead-lettered" for the message it redrove: the attempts log keeps a line naming the
+request and when it ran, which goes with the message into its history.
+Returns the new due time in ms (this request's earlier one when it ran already), 0 when
+the message is not dead-lettered, -1 when it is moving to another partition (a
+repartition: ask again in a moment). ]]
+local id, request = ARGV[1], ARGV[2] or ''
 if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then return -1 end
 local raw = redis.call('HGET', MSGS, id)
+
+-- When this request redrove the message already: its line in the attempts log (history's
+-- copy once the message has finished).
+local function ran_at()
+  if request == '' then return nil end
+  local log = raw and redis.call('HGET', LOG, id)
+  if not raw then
+    local finished = redis.call('HGET', HIST, id)
+    log = finished and cjson.decode(finished).a
+  end
+  if not log then return nil end
+  local marker = '{"q":"' .. request .. '","s":'
+  local at = string.find(log, marker, 1, true)  -- (plain: an id may hold '-')
+  return at and tonumber(string.match(log, '^%d+', at + #marker))
+end
+
+local earlier = ran_at()
+if earlier then return earlier end
 if not raw or not redis.call('ZSCORE', DEAD, id) then
   return 0
 end
@@ -24,4 +46,5 @@ f[F_CLAIM] = ''
 redis.call('HSET', MSGS, id, meta_write(f))
 redis.call('ZADD', DUE, now, id)
 index_labels(f, id, ':lbl', now)
+if request ~= '' then log_attempt(id, '{"q":"' .. request .. '","s":' .. now .. '}') end
 return now

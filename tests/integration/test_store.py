@@ -164,6 +164,38 @@ def test_a_cancel_sent_again_after_its_answer_was_lost_answers_cancelled(redis_u
     assert isinstance(record, HistoryRecord) and record.state is Finished.CANCELLED
 
 
+def test_a_redrive_sent_again_after_its_answer_was_lost_answers_redriven(redis_url: str) -> None:
+    """The same redrive.lua call run twice (its first answer lost) finds its own line in
+    the attempts log and answers with the due time it set, not "not dead-lettered"; so it
+    does after the redriven message died again (it is not redriven twice) and after it was
+    delivered (the line went into its history). The line is not shown as an attempt, and
+    another request for a message that is not dead is answered 0 (a 409), as before."""
+
+    async def die(store: Store) -> None:
+        await store.dead_letter(Finish(await claim_one(store), ""), error="refused")
+
+    async def scenario(store: Store) -> Any:
+        await store.schedule(new("r"), **NO_QUOTA)
+        await die(store)
+        args = ("r", "request-1")
+        answers = [await store.scripts.run("redrive", HOME, *args) for _ in range(2)]
+        shown = (await store.get("r")).log
+        another = await store.redrive("r")
+        await die(store)
+        answers.append(await store.scripts.run("redrive", HOME, *args))
+        still_dead = await store.redis.zscore(HOME.dead, "r") is not None
+        await store.redrive("r")
+        await store.ack([Finish(await claim_one(store), "")])
+        answers.append(await store.scripts.run("redrive", HOME, *args))
+        return answers, shown, another, still_dead, await store.get("r")
+
+    answers, shown, another, still_dead, record = run(redis_url, scenario)
+    assert answers[0] > 0 and answers == [answers[0]] * 4
+    assert shown == [] and another is None
+    assert still_dead
+    assert isinstance(record, HistoryRecord) and record.state is Finished.DELIVERED
+
+
 def test_an_id_is_stored_once(redis_url: str) -> None:
     async def scenario(store: Store) -> list[Stored]:
         return [await store.schedule(new("twice"), **NO_QUOTA) for _ in range(2)]
