@@ -77,7 +77,8 @@ def _through_sentinels(settings: Settings, options: dict[str, Any]) -> Redis:
     tls = tls_options(settings)
     # Sentinels speak TLS when the data nodes do (tls-port on both, as Redis documents it).
     sentinel_tls = {"ssl": True, **tls} if tls else {}
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    # (Sentinel is typed from redis-py 8 on; older releases leave it untyped.)
+    sentinels = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
         settings.sentinel_addresses(),
         sentinel_kwargs={"socket_timeout": settings.redis_timeout_seconds, **sentinel_tls},
     )
