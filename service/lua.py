@@ -55,12 +55,16 @@ NAMES = (
 
 
 class Scripts:
-    """Every script, registered once (redis-py sends EVALSHA and reloads on NOSCRIPT)."""
+    """Every script, registered once (redis-py sends EVALSHA and reloads on NOSCRIPT).
 
-    def __init__(self, redis: Redis) -> None:
+    `cluster`: the scripts reach each label index before their first write (_lib.lua,
+    reach_labels), which only a Cluster needs: there a slot may migrate while a script
+    runs. On one Redis (or behind Sentinel) no key can move, and they skip it."""
+
+    def __init__(self, redis: Redis, *, cluster: bool = True) -> None:
         self._redis = redis
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(source(name)) for name in NAMES
+            name: redis.register_script(source(name, cluster=cluster)) for name in NAMES
         }
         self._scripts[PAGE_MERGED] = redis.register_script(page_merged_source())
 
@@ -175,16 +179,17 @@ def key_names(name: str) -> tuple[str, ...]:
 
 
 @cache
-def source(name: str) -> str:
+def source(name: str, *, cluster: bool = True) -> str:
     """A script's source: its flags line, the generated prelude, the library, the script.
 
     Flags (Redis 7 shebang) let the scripts that free or barely grow memory (claim,
     settle, cancel, housekeeping) run when Redis is at maxmemory, so a full store can
     still deliver and drain; only scheduling new messages is refused. Listing scripts
-    are `no-writes`, so they answer too.
+    are `no-writes`, so they answer too. Without `cluster`, reach_labels does nothing
+    (Scripts says why).
     """
     flags, body = _script_text(name)
-    library = "\n".join(_library_for(body))
+    library = "\n".join(_library_for(body, cluster=cluster))
     return "\n".join(part for part in (flags, _prelude(key_names(name)), library, body) if part)
 
 
@@ -198,11 +203,15 @@ def _script_text(name: str) -> tuple[str, str]:
     return "", body
 
 
-def _library_for(body: str) -> list[str]:
+def _library_for(body: str, *, cluster: bool = True) -> list[str]:
     """The library's definitions that `body` uses, directly or through each other, in
     library order. Lua builds every function of a script at each call (a closure each):
     the whole library cost about 15 us per call, more than a small script itself."""
     blocks = _library_blocks()
+    if not cluster:
+        # An EXISTS per label index on every labelled write: measurable on one Redis
+        # (`python -m bench.ack_cost`), and useless there.
+        blocks = {**blocks, "reach_labels": _NO_REACH}
     wanted: set[str] = set()
     pending = [body]
     while pending:
@@ -212,6 +221,9 @@ def _library_for(body: str) -> list[str]:
                 wanted.add(name)
                 pending.append(block)
     return [block for name, block in blocks.items() if name in wanted]
+
+
+_NO_REACH = "local function reach_labels(f, kind) end  -- (one Redis: lua.Scripts)"
 
 
 @cache

@@ -89,11 +89,12 @@ class Store:
     def __init__(self, redis: Redis, layout: Layout, *, history: bool = True) -> None:
         self.redis = redis
         self.layout = layout
-        self.scripts = Scripts(redis)
+        cluster = isinstance(redis, RedisCluster)
+        self.scripts = Scripts(redis, cluster=cluster)
         self._history = "1" if history else "0"
         # A listing over several partitions is merged inside Redis by one script call; a
         # Cluster refuses a call naming keys of several slots, so there it is merged here.
-        self.merge_in_redis = not isinstance(redis, RedisCluster)
+        self.merge_in_redis = not cluster
 
     async def _fenced(self, name: str, keys: Keys, lease_value: str, *args: Any) -> int:
         result = int(await self.scripts.run(name, keys, lease_value, *args))
