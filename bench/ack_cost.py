@@ -19,16 +19,13 @@ Run: `python -m bench.ack_cost [--count 5000] [--rounds 6]`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
-from tests.support.redis_server import RedisServer
+from bench.own_redis import run_with_own_redis
 
 ACK_BATCH = 256  # settle.AckBatcher's usual batch under a burst is of this order
 WRITE_BATCH = 1000
@@ -93,14 +90,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        server = RedisServer(Path(directory), appendonly=False).start()
-        try:
-            began = time.perf_counter()
-            figures = asyncio.run(measure(server.port, count=args.count, rounds=args.rounds))
-            print(f"[ack_cost] {figures} ({time.perf_counter() - began:.0f} s)", flush=True)
-        finally:
-            server.stop()
+    run_with_own_redis("ack_cost", lambda port: measure(port, count=args.count, rounds=args.rounds))
 
 
 if __name__ == "__main__":

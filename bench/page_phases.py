@@ -20,17 +20,13 @@ Run: `python -m bench.page_phases [--backlog 20000] [--pages 300]`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import statistics
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.own_redis import run_with_own_redis
 from bench.page_cost import service_store, write_backlog
-from tests.support.redis_server import RedisServer
 
 PARTITIONS = 16
 LIMIT = 100
@@ -110,14 +106,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=20_000)
     parser.add_argument("--pages", type=int, default=300)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        server = RedisServer(Path(directory), appendonly=False).start()
-        try:
-            began = time.perf_counter()
-            figures = asyncio.run(measure(server.port, backlog=args.backlog, pages=args.pages))
-            print(f"[page_phases] {figures} ({time.perf_counter() - began:.0f} s)", flush=True)
-        finally:
-            server.stop()
+    run_with_own_redis(
+        "page_phases", lambda port: measure(port, backlog=args.backlog, pages=args.pages)
+    )
 
 
 if __name__ == "__main__":
