@@ -122,7 +122,8 @@ end
 -- cluster_down). Stopped at index_labels, after a message's own writes, it would leave
 -- the message half changed: stored without its label entries, settled with a stale
 -- one, or (in ack and dead_letter) settled without the callback it was to store. So
--- every script that writes label indexes first reaches every one it will touch.
+-- every script that writes label indexes first reaches every one it will touch. Only a
+-- Cluster migrates slots: on one Redis, lua.Scripts builds this as a no-op.
 local function reach_labels(f, kind)
   local labels = labels_of(f)
   if not labels then return end
