@@ -122,7 +122,10 @@ class TestRetries:
         assert wait_until(lambda: state(api, "flaky") == "delivered")
 
     def test_last_error_is_kept_between_attempts(self, start_app: Any, sink: Sink) -> None:
-        api = start_app(delivery_backoff_base_seconds=5, delivery_backoff_max_seconds=5)
+        # The second attempt far enough away that a stall between the checks below (once
+        # seen on a Cluster under a full run: attemptCount 2 with a 5 s backoff) cannot
+        # let it in first.
+        api = start_app(delivery_backoff_base_seconds=60, delivery_backoff_max_seconds=60)
         post(api, message("err", sink.url("/status/503")))
         sink.wait_for(1)
         assert wait_until(lambda: api.get("/messages/err", headers=AUTH).json()["lastError"])
