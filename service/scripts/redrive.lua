@@ -9,6 +9,8 @@ Returns the new due time in ms (this request's earlier one when it ran already),
 the message is not dead-lettered, -1 when it is moving to another partition (a
 repartition: ask again in a moment). ]]
 local id, request = ARGV[1], ARGV[2] or ''
+-- This request's line in the attempts log starts so; the time it ran follows.
+local marker = '{"q":"' .. request .. '","s":'
 if redis.call('HEXISTS', MOVING, 'm:' .. id) == 1 then return -1 end
 local raw = redis.call('HGET', MSGS, id)
 
@@ -22,7 +24,6 @@ local function ran_at()
     log = finished and cjson.decode(finished).a
   end
   if not log then return nil end
-  local marker = '{"q":"' .. request .. '","s":'
   local at = string.find(log, marker, 1, true)  -- (plain: an id may hold '-')
   return at and tonumber(string.match(log, '^%d+', at + #marker))
 end
@@ -46,5 +47,5 @@ f[F_CLAIM] = ''
 redis.call('HSET', MSGS, id, meta_write(f))
 redis.call('ZADD', DUE, now, id)
 index_labels(f, id, ':lbl', now)
-if request ~= '' then log_attempt(id, '{"q":"' .. request .. '","s":' .. now .. '}') end
+if request ~= '' then log_attempt(id, marker .. now .. '}') end
 return now
