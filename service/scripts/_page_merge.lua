@@ -8,11 +8,11 @@ partition holds more than its share of the page (it is asked again here, from wh
 stopped), and reading or sending rows beyond what is safe to show.
 Rows are safe to show up to the bound, as in paging.merged_page (a Cluster's merge): the
 lowest point any partition that has not ended has examined to. Unfiltered (no state, no
-label), a partition "examines" to its entry at the rank it was asked to reach, read
-alone; the rows up to the bound are then counted by rank (ZCOUNT) and read once, exactly.
-Filtered, page.lua reads and filters each partition's entries, and rows past the bound
-are dropped here. Which rows come first is left to the client: per row, Lua is slow where
-the client's sort is not.
+label), each partition's share is read with its scores (ZRANGE by rank) and only the
+records of the rows up to the bound are read (HMGET); filtered, page.lua reads and
+filters each partition's entries. Either way, rows past the bound are dropped here, and
+a partition with none up to it sends none. Which rows come first is left to the client:
+per row, Lua is slow where the client's sort is not.
 Returns {index sizes summed, claims in flight summed, the bound's score and id ('' when
 every index ended), then per partition its rows up to the bound, in order, as two
 arrays: ids and scores (id, score, id, ...), and their records}. The page is the first
@@ -52,34 +52,36 @@ local function lowest()
   return low
 end
 
--- Unfiltered: ranks in each partition's index. Its rows are [start, stop); it has looked
--- to the entry before `reach`.
-local start, reach, stop = {}, {}, {}
+-- Each partition's rows read so far, in order: entries[n] (id, score as Redis wrote it,
+-- id, ...); filtered, with their records (records[n]); kept[n] of them lie up to the
+-- bound. Unfiltered, next[n] is the rank to read from next.
+local entries, records, kept, next = {}, {}, {}, {}
 
-local function probe(n)
-  local got = redis.call('ZRANGE', index_key(), reach[n] - 1, reach[n] - 1, 'WITHSCORES')
-  frontier[n] = #got > 0 and {tonumber(got[2]), got[1], got[2]}
-end
-
--- Filtered: each partition's rows read so far, in order: entries[n] (id, score as Redis
--- wrote it, id, ...) and records[n]; kept[n] of them lie up to the bound.
-local entries, records, kept = {}, {}, {}
-
--- Read (filtered) or look (unfiltered) `want` rows further in partition n.
+-- Read `want` more rows of partition n (filtered: examine entries until it has them).
 local function ask(n, want)
   use(n)
+  local read = entries[n]
   if unfiltered then
-    if not start[n] then
-      local index = index_key()
+    local index = index_key()
+    if not read then
+      read = {}
       total, in_flight = total + redis.call('ZCARD', index), in_flight + redis.call('ZCARD', INFLIGHT)
-      start[n] = cursor_score ~= '' and rank_after(index, cursor_score, cursor_id) or 0
-      reach[n] = start[n]
+      next[n] = cursor_score ~= '' and rank_after(index, cursor_score, cursor_id) or 0
     end
-    reach[n] = reach[n] + want
-    probe(n)
+    -- The rows themselves, with their scores: a partition's share of a page is a few
+    -- rows, and reading them is cheaper than finding by rank where they stop (a probe and
+    -- a count per partition, and the count again for all of them after each new ask).
+    local got = redis.call('ZRANGE', index, next[n], next[n] + want - 1, 'WITHSCORES')
+    if #read == 0 then
+      entries[n] = got
+    else
+      for i = 1, #got do read[#read + 1] = got[i] end
+    end
+    next[n] = next[n] + #got / 2
+    frontier[n] = #got == 2 * want and {tonumber(got[#got]), got[#got - 1], got[#got]}
     return
   end
-  local read, first = entries[n], not entries[n]
+  local first = not read
   args[2] = want
   if first then
     args[3], args[4] = cursor_score, cursor_id
@@ -98,35 +100,30 @@ local function ask(n, want)
   frontier[n] = answer[3] ~= '' and {tonumber(answer[3]), answer[4], answer[3]}
 end
 
--- How many rows lie up to `bound` (everything read or left when it is false), over all
--- partitions.
+-- How many rows lie up to `bound` (everything read when it is false), over all
+-- partitions. The bound only rises (a partition asked again looks further), so each
+-- partition's count only grows: a binary search among the rows past its last count.
 local function count_safe(bound)
   local sum = 0
   for n = 1, partitions do
-    if unfiltered then
-      if not bound then
-        stop[n] = nil -- every index ended: to the end of each
-      elseif bound == frontier[n] then -- (the bound's own partition)
-        stop[n] = reach[n]
-      else
-        use(n)
-        stop[n] = math.max(start[n], rank_past(index_key(), bound[3], bound[2]))
-      end
-      sum = sum + (stop[n] or start[n]) - start[n]
-    else
-      local read = entries[n]
-      local last = #read / 2
-      if bound then
-        local score, id = bound[1], bound[2]
-        while last > 0 do
-          local s = tonumber(read[2 * last])
-          if s < score or (s == score and not bytes_before(id, read[2 * last - 1])) then break end
-          last = last - 1
+    local read = entries[n]
+    local lo, hi = kept[n] or 0, #read / 2
+    if bound and bound ~= frontier[n] then -- (the bound's own rows all lie up to it)
+      local score, id = bound[1], bound[2]
+      while lo < hi do -- the first row past the bound lies in (lo, hi + 1]
+        local mid = math.floor((lo + hi + 1) / 2)
+        local s = tonumber(read[2 * mid])
+        if s < score or (s == score and not bytes_before(id, read[2 * mid - 1])) then
+          lo = mid
+        else
+          hi = mid - 1
         end
       end
-      kept[n] = last
-      sum = sum + last
+    else
+      lo = hi
     end
+    kept[n] = lo
+    sum = sum + lo
   end
   return sum
 end
@@ -137,7 +134,7 @@ end
 
 -- While the rows up to the bound do not fill the page, the partition that sets the bound
 -- (it holds more of the page than it was asked for) is asked for another share.
--- Unfiltered, an ask reads one entry: as many as paging.MAX_ROUNDS rounds would make.
+-- Unfiltered, an ask reads a share: as many as paging.MAX_ROUNDS rounds would make.
 -- Filtered, each examines up to ARGV[9] entries and the first round already examined
 -- up to PAGE_EXAMINE over all partitions: a quarter more at most, so that one call holds
 -- Redis about as long as one partition's page does (four rounds' worth held it four
@@ -160,22 +157,18 @@ end
 local out = {total, in_flight, '', ''}
 if low then out[3], out[4] = low[3], low[2] end
 for n = 1, partitions do
-  local rows, raws = {}, {}
-  if unfiltered then
-    local last = stop[n] and stop[n] - 1 or -1
-    if last < 0 or last >= start[n] then
+  local rows, raws = entries[n], records[n]
+  for i = #rows / 2, kept[n] + 1, -1 do
+    rows[2 * i], rows[2 * i - 1] = nil, nil
+    if raws then raws[i] = nil end
+  end
+  if not raws then -- unfiltered: the records of the rows kept, and only those
+    raws = {}
+    if kept[n] > 0 then
+      local ids = {}
+      for i = 1, kept[n] do ids[i] = rows[2 * i - 1] end
       use(n)
-      rows = redis.call('ZRANGE', index_key(), start[n], last, 'WITHSCORES')
-      if #rows > 0 then
-        local ids = {}
-        for i = 1, #rows / 2 do ids[i] = rows[2 * i - 1] end
-        raws = redis.call('HMGET', MSGS, unpack(ids))
-      end
-    end
-  else
-    rows, raws = entries[n], records[n]
-    for i = #raws, kept[n] + 1, -1 do
-      rows[2 * i], rows[2 * i - 1], raws[i] = nil, nil, nil
+      raws = redis.call('HMGET', MSGS, unpack(ids))
     end
   end
   out[3 + 2 * n], out[4 + 2 * n] = rows, raws

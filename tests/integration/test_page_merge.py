@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from service.keys import Layout, partition_of
 from service.options import Options
+from service.paging import share
 from service.records import Meta, NewMessage
-from service.store import Finish, Store
+from service.store import Finish, Store, _page_args
 
 T = TypeVar("T")
 PARTITIONS = 16
@@ -179,6 +180,34 @@ def test_a_partition_holding_the_whole_first_page_is_read_on_until_the_page_is_f
         assert [row.id for row in rest.rows] == crowded[100:] + others[:50]
 
     run(redis_url, merge, scenario)
+
+
+def test_a_partition_without_rows_on_the_first_page_sends_none_of_its_index(
+    redis_url: str,
+) -> None:
+    """Merged in Redis, only the rows up to the bound come back. Partition 5's messages
+    are all due after the first page's: it adds no row to the reply, where it once sent
+    its whole index (a first page then cost as much as reading that partition)."""
+    late = [f"l{i}" for i in range(8000) if partition_of(f"l{i}", PARTITIONS) == 5][:400]
+    early = [f"e{i}" for i in range(1000) if partition_of(f"e{i}", PARTITIONS) != 5][:300]
+
+    async def scenario(store: Store) -> list[Any]:
+        await store.schedule_many(
+            [message(name, FAR + i) for i, name in enumerate(early)]
+            + [message(name, FAR + 10_000 + i) for i, name in enumerate(late)]
+        )
+        page = await store.page(index="due", limit=100, after=None)
+        assert [row.id for row in page.rows] == early[:100]
+        args = _page_args("due", 100, None, "", [], examine=store._examine)
+        partitions = store.layout.partitions()
+        reply: list[Any] = await store.scripts.page_merged(
+            partitions, 100, share(100, PARTITIONS), args
+        )
+        return [len(reply[at]) // 2 for at in range(4, len(reply), 2)]
+
+    sent = run(redis_url, MERGES[0], scenario)
+    assert sent[5] == 0
+    assert 100 <= sum(sent) < 100 + PARTITIONS * share(100, PARTITIONS)
 
 
 @pytest.mark.parametrize("merge", MERGES)
