@@ -5,10 +5,11 @@ to `bench.page_cost`: it starts its own Redis on 127.0.0.1, writes a backlog of 
 messages through the service's store at 16 partitions (ids as the API makes them, UUID
 v7), and runs the page_merged script with `TIME` calls put between its phases:
 
-- asks: every partition's index size, claims in flight and first share (by rank),
-- count: the rows up to the bound, counted,
+- asks: every partition's index size, claims in flight and first share (its rows read
+  with their scores),
+- count: the rows up to the bound, counted (in Lua, over the rows read),
 - rounds: the partitions asked again while the rows up to the bound do not fill the page,
-- output: the rows up to the bound read with their records.
+- output: the records of the rows up to the bound.
 
 It also times the same page at 1 partition and both scripts untouched (`INFO
 commandstats`): the phases add up to less than the untouched call, the difference being
