@@ -122,11 +122,11 @@ class TestRetries:
         assert wait_until(lambda: state(api, "flaky") == "delivered")
 
     def test_last_error_is_kept_between_attempts(self, start_app: Any, sink: Sink) -> None:
-        # The second attempt far enough away that a stall between the checks below (once
-        # seen on a Cluster under a full run: attemptCount 2 with a 5 s backoff) cannot
-        # let it in first.
-        api = start_app(delivery_backoff_base_seconds=60, delivery_backoff_max_seconds=60)
-        post(api, message("err", sink.url("/status/503")))
+        # The receiver asks for the retry an hour later: backoff has full jitter, so any
+        # backoff alone may bring the second attempt in before the checks below (with a
+        # 5 s base, one full run on a Cluster read attemptCount 2).
+        api = start_app()
+        post(api, message("err", sink.url("/unavailable/3600")))
         sink.wait_for(1)
         assert wait_until(lambda: api.get("/messages/err", headers=AUTH).json()["lastError"])
         detail = api.get("/messages/err", headers=AUTH).json()

@@ -5,6 +5,7 @@ Paths choose the answer:
     /status/<code>       that status
     /flaky/<n>           503 for the first n requests of each message, then 200
     /retry-after/<s>/<n> 429 with `Retry-After: <s>` n times per message, then 200
+    /unavailable/<s>     503 with `Retry-After: <s>`, always
     /slow/<ms>           200 after <ms> milliseconds
     /slow-fail/<ms>      503 after <ms> milliseconds
     /redirect            302 to /ok
@@ -97,6 +98,8 @@ class Sink:
             return (503, {}) if seen <= int(parts[1]) else (200, {})
         if kind == "retry-after":
             return (429, {"Retry-After": parts[1]}) if seen <= int(parts[2]) else (200, {})
+        if kind == "unavailable":
+            return 503, {"Retry-After": parts[1]}
         if kind in ("slow", "slow-fail"):
             time.sleep(int(parts[1]) / 1000)
             return (503, {}) if kind == "slow-fail" else (200, {})
