@@ -71,10 +71,11 @@ class TestFinding:
                 break
         assert seen == [f"m{i}" for i in reversed(range(7))]
 
-    def test_state_filters(self, start_app: Any, sink: Sink) -> None:
-        api = start_app(delivery_backoff_base_seconds=30, delivery_backoff_max_seconds=30)
+    def test_state_filters(self, api: TestClient, sink: Sink) -> None:
         post(api, "waiting", labels={"k": "v"})
-        post(api, "failing", sink.url("/status/503"), scheduleTo=at(-1), labels={"k": "v"})
+        # Its retry an hour away (Retry-After): with backoff alone, full jitter may retry
+        # it within the checks below, and a claim in flight is not retrying.
+        post(api, "failing", sink.url("/unavailable/3600"), scheduleTo=at(-1), labels={"k": "v"})
         post(api, "slow", sink.url("/slow/3000"), scheduleTo=at(-1), labels={"k": "v"})
         assert wait_until(lambda: listed(api, state="retrying") == ["failing"])
         assert wait_until(lambda: listed(api, state="in_flight") == ["slow"])
