@@ -54,8 +54,8 @@ end
 
 -- Each partition's rows read so far, in order: entries[n] (id, score as Redis wrote it,
 -- id, ...); filtered, with their records (records[n]); kept[n] of them lie up to the
--- bound. Unfiltered, next[n] is the rank to read from next.
-local entries, records, kept, next = {}, {}, {}, {}
+-- bound. Unfiltered, rank[n] is where partition n's next read starts.
+local entries, records, kept, rank = {}, {}, {}, {}
 
 -- Read `want` more rows of partition n (filtered: examine entries until it has them).
 local function ask(n, want)
@@ -64,20 +64,19 @@ local function ask(n, want)
   if unfiltered then
     local index = index_key()
     if not read then
-      read = {}
       total, in_flight = total + redis.call('ZCARD', index), in_flight + redis.call('ZCARD', INFLIGHT)
-      next[n] = cursor_score ~= '' and rank_after(index, cursor_score, cursor_id) or 0
+      rank[n] = cursor_score ~= '' and rank_after(index, cursor_score, cursor_id) or 0
     end
     -- The rows themselves, with their scores: a partition's share of a page is a few
     -- rows, and reading them is cheaper than finding by rank where they stop (a probe and
     -- a count per partition, and the count again for all of them after each new ask).
-    local got = redis.call('ZRANGE', index, next[n], next[n] + want - 1, 'WITHSCORES')
-    if #read == 0 then
+    local got = redis.call('ZRANGE', index, rank[n], rank[n] + want - 1, 'WITHSCORES')
+    if not read then
       entries[n] = got
     else
       for i = 1, #got do read[#read + 1] = got[i] end
     end
-    next[n] = next[n] + #got / 2
+    rank[n] = rank[n] + #got / 2
     frontier[n] = #got == 2 * want and {tonumber(got[#got]), got[#got - 1], got[#got]}
     return
   end
