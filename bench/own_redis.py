@@ -1,5 +1,5 @@
-"""How the side measurements (bench.page_phases, bench.ack_cost) run: on a Redis of their
-own, started on 127.0.0.1 in a temporary folder and stopped when they end."""
+"""How the side measurements (bench.page_phases, bench.ack_cost, bench.lua_costs) run: on a
+Redis of their own, started on 127.0.0.1 in a temporary folder and stopped when they end."""
 
 from __future__ import annotations
 
