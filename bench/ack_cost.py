@@ -25,7 +25,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.own_redis import run_with_own_redis
+from bench.own_redis import run_with_own_redis, script_usec
 
 ACK_BATCH = 256  # settle.AckBatcher's usual batch under a burst is of this order
 WRITE_BATCH = 1000
@@ -62,10 +62,10 @@ async def ack_time(port: int, *, count: int, labelled: bool, prefix: str) -> flo
         await client.config_resetstat()
         for start in range(0, count, ACK_BATCH):
             await store.ack([Finish(claim, "") for claim in claims[start : start + ACK_BATCH]])
-        stats = await client.info("commandstats")
+        usec = await script_usec(client)
     finally:
         await client.aclose()
-    return sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval")) / count
+    return usec / count
 
 
 async def measure(port: int, *, count: int, rounds: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.own_redis import run_with_own_redis
+from bench.own_redis import run_with_own_redis, script_usec
 
 SETS = 16
 MEMBERS = 1300
@@ -65,8 +65,7 @@ async def measure(port: int) -> dict[str, Any]:
                 await redis.config_resetstat()
                 for _ in range(CALLS):
                     await redis.evalsha(sha, len(keys), *keys)
-                stats = await redis.info("commandstats")
-                batches.append(stats["cmdstat_evalsha"]["usec"] / CALLS)
+                batches.append(await script_usec(redis) / CALLS)
             out[f"{name}_us"] = round(statistics.median(batches), 1)
     finally:
         await redis.aclose()

@@ -10,6 +10,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+
 from tests.support.redis_server import RedisServer
 
 Measure = Callable[[int], Coroutine[Any, Any, dict[str, Any]]]
@@ -25,3 +27,10 @@ def run_with_own_redis(name: str, measure: Measure) -> None:
             print(f"[{name}] {figures} ({time.perf_counter() - began:.0f} s)", flush=True)
         finally:
             server.stop()
+
+
+async def script_usec(redis: Redis) -> int:
+    """Microseconds Redis spent in script calls (EVAL, EVALSHA, ...) since the last
+    CONFIG RESETSTAT, by its command statistics: every client's calls count."""
+    stats = await redis.info("commandstats")
+    return sum(int(v["usec"]) for k, v in stats.items() if k.startswith("cmdstat_eval"))

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.own_redis import run_with_own_redis
+from bench.own_redis import run_with_own_redis, script_usec
 from bench.page_cost import service_store, write_backlog
 
 PARTITIONS = 16
@@ -96,10 +96,10 @@ async def _call_time(port: int, store: Any, pages: int) -> float:
         await redis.config_resetstat()
         for _ in range(pages):
             await store.page(index="due", limit=LIMIT, after=None)
-        stats = await redis.info("commandstats")
+        usec = await script_usec(redis)
     finally:
         await redis.aclose()
-    return sum(v["usec"] for k, v in stats.items() if k.startswith("cmdstat_eval")) / pages
+    return usec / pages
 
 
 def main() -> None:
