@@ -84,9 +84,9 @@ class Scripts:
     async def page_merged(
         self, partitions: Sequence[Keys], limit: int, first_ask: int, page_args: Sequence[Any]
     ) -> Any:
-        """One page over `partitions`, merged inside Redis: the rows safe to show, each
-        partition's in order (paging.merged_reply reads it). Only on one Redis: the call
-        names keys of several hash tags, which a Cluster refuses."""
+        """One page over `partitions`, merged inside Redis: the rows safe to show, one
+        partition's after another, each in order (paging.merged_reply sorts them). Only on
+        one Redis: the call names keys of several hash tags, which a Cluster refuses."""
         keys = list(_merged_keys(tuple(partitions)))
         args = [len(partitions), limit, first_ask, *page_args]
         return await self._scripts[PAGE_MERGED](keys=keys, args=args)

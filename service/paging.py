@@ -185,17 +185,15 @@ def parse_slice(reply: Sequence[Any], *, in_flight: bool = False) -> Slice:
 def merged_reply(reply: Sequence[Any], limit: int) -> Merged:
     """A page from page_merged (the merge inside one Redis, scripts/_page_merge.lua):
     {index sizes, claims in flight, the bound's score and id ('' when every index ended),
-    then for each partition its rows up to the bound (ids and scores, then records)}.
-    Lua finds which rows are safe to show; which `limit` of them come first is sorted
-    here, where it is cheap."""
-    rows: list[Row] = []
-    for at in range(4, len(reply), 2):
-        entries = iter(reply[at])  # id, score, id, score, ...
-        rows += [
-            (_ms(score), member, raw)
-            for member, score, raw in zip(entries, entries, reply[at + 1], strict=True)
-            if raw is not None  # (never: an index and its records change together)
-        ]
+    then every row up to the bound: id, score, record}, as page.lua answers but with the
+    partitions' rows one after another. Lua finds which rows are safe to show; which
+    `limit` of them come first is sorted here, where it is cheap."""
+    entries = iter(reply[4:])
+    rows = [
+        (_ms(score), member, raw)
+        for member, score, raw in zip(entries, entries, entries, strict=True)
+        if raw is not None  # (never: an index and its records change together)
+    ]
     rows.sort()
     total, in_flight = int(reply[0]), int(reply[1])
     if len(rows) >= limit:

@@ -14,10 +14,10 @@ filters each partition's entries. Either way, rows past the bound are dropped he
 a partition with none up to it sends none. Which rows come first is left to the client:
 per row, Lua is slow where the client's sort is not.
 Returns {index sizes summed, claims in flight summed, the bound's score and id ('' when
-every index ended), then per partition its rows up to the bound, in order, as two
-arrays: ids and scores (id, score, id, ...), and their records}. The page is the first
-`page size` of all those rows in (score, id) order; it ends at the last of them if there
-are that many, else at the bound. ]]
+every index ended), then every row up to the bound as page.lua answers its rows (id,
+score, record), partition after partition, each in order}. The page is the first `page
+size` of those rows in (score, id) order; it ends at the last of them if there are that
+many, else at the bound. ]]
 local partitions, limit, first_ask = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local args = {unpack(ARGV, 4)}
 local kind, cursor_score, cursor_id = ARGV[4], ARGV[6], ARGV[7]
@@ -153,23 +153,21 @@ for _ = 1, asks_again do
   safe = count_safe(low)
 end
 
-local out = {total, in_flight, '', ''}
+local out, at = {total, in_flight, '', ''}, 4
 if low then out[3], out[4] = low[3], low[2] end
 for n = 1, partitions do
-  local rows, raws = entries[n], records[n]
-  for i = #rows / 2, kept[n] + 1, -1 do
-    rows[2 * i], rows[2 * i - 1] = nil, nil
-    if raws then raws[i] = nil end
-  end
-  if not raws then -- unfiltered: the records of the rows kept, and only those
-    raws = {}
-    if kept[n] > 0 then
+  local rows, raws, keep = entries[n], records[n], kept[n]
+  if keep > 0 then
+    if not raws then -- unfiltered: the records of the rows kept, and only those
       local ids = {}
-      for i = 1, kept[n] do ids[i] = rows[2 * i - 1] end
+      for i = 1, keep do ids[i] = rows[2 * i - 1] end
       use(n)
       raws = redis.call('HMGET', MSGS, unpack(ids))
     end
+    for i = 1, keep do
+      out[at + 1], out[at + 2], out[at + 3] = rows[2 * i - 1], rows[2 * i], raws[i]
+      at = at + 3
+    end
   end
-  out[3 + 2 * n], out[4 + 2 * n] = rows, raws
 end
 return out
