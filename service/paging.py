@@ -184,23 +184,17 @@ def parse_slice(reply: Sequence[Any], *, in_flight: bool = False) -> Slice:
 
 def merged_reply(reply: Sequence[Any], limit: int) -> Merged:
     """A page from page_merged (the merge inside one Redis, scripts/_page_merge.lua):
-    {index sizes, claims in flight, the bound's score and id ('' when every index ended),
-    then every row up to the bound: id, score, record}, as page.lua answers but with the
-    partitions' rows one after another. Lua finds which rows are safe to show; which
-    `limit` of them come first is sorted here, where it is cheap."""
-    entries = iter(reply[4:])
-    rows = [
-        (_ms(score), member, raw)
-        for member, score, raw in zip(entries, entries, entries, strict=True)
-        if raw is not None  # (never: an index and its records change together)
-    ]
+    page.lua's answer, with the bound's score and id ('' when every index ended) as the
+    last examined entry and the partitions' rows one after another. Lua finds which rows
+    are safe to show; which `limit` of them come first is sorted here, where it is cheap."""
+    part = parse_slice(reply, in_flight=True)
+    # (A record is never missing: an index and its records change together.)
+    rows = [row for row in part.rows if row[2] is not None]
     rows.sort()
-    total, in_flight = int(reply[0]), int(reply[1])
     if len(rows) >= limit:
         del rows[limit:]
-        return Merged(rows, total, position(rows[-1]), in_flight)
-    bound = (_ms(reply[2]), _text(reply[3])) if reply[2] else None
-    return Merged(rows, total, bound, in_flight)
+        return Merged(rows, part.total, position(rows[-1]), part.in_flight)
+    return Merged(rows, part.total, part.last_examined, part.in_flight)
 
 
 def _ms(score: bytes) -> int:
