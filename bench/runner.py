@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         _write(out_dir, orjson.loads((out_dir / "benchmarks.json").read_bytes()))
         return
+    if shutil.which("wrk") is None:  # every scenario's load, and the sink's ceiling, use it
+        sys.exit("wrk is not installed: `apt-get install -y wrk`, or run `make bench`")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results = REPO / "bench/results" / stamp
     results.mkdir(parents=True, exist_ok=True)
